@@ -1,0 +1,41 @@
+# The two commands of the README: `make demo` and `make test`. Also `make bench`.
+JOBS ?= $(shell nproc)
+PRESETS_TEST ?= release asan tsan
+
+.PHONY: all deps demo test bench build-% test-% clean format
+
+all: build-release
+
+deps:
+	@scripts/install-deps.sh
+
+build-%: deps
+	@cmake --preset $* >/dev/null
+	@cmake --build --preset $* -j $(JOBS)
+
+# Runs every suite in the release build and under ASan+UBSan and TSan.
+test: deps
+	@for p in $(PRESETS_TEST); do \
+	  echo "=== $$p: build"; \
+	  cmake --preset $$p >/dev/null && cmake --build --preset $$p -j $(JOBS) || exit 1; \
+	  echo "=== $$p: test"; \
+	  ctest --preset $$p -j $(JOBS) --timeout 600 || exit 1; \
+	done
+	@echo "=== all suites passed in: $(PRESETS_TEST)"
+
+test-%: build-%
+	ctest --preset $* -j $(JOBS) --timeout 600
+
+demo: build-release
+	@build/release/bench/ustack-bench --quick
+	@echo
+	@build/release/ustack-demo
+
+bench: build-release
+	@build/release/bench/ustack-bench $(BENCH_ARGS)
+
+format:
+	@clang-format -i $$(git ls-files '*.cc' '*.hpp' '*.h')
+
+clean:
+	rm -rf build

@@ -1,0 +1,49 @@
+/* ustack C ABI: the calls of ustack.hpp as ustack_<name>, with the same arguments, return
+ * values and errno. For C programs and for other languages' foreign-function interfaces. */
+#ifndef USTACK_USTACK_H
+#define USTACK_USTACK_H
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/select.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+int ustack_close(int fd);
+int ustack_dup(int oldfd);
+int ustack_dup2(int oldfd, int newfd);
+int ustack_dup3(int oldfd, int newfd, int flags);
+int ustack_fcntl(int fd, int cmd, ...);
+int ustack_ioctl(int fd, unsigned long request, ...);
+ssize_t ustack_read(int fd, void* buf, size_t count);
+ssize_t ustack_write(int fd, const void* buf, size_t count);
+ssize_t ustack_readv(int fd, const struct iovec* iov, int iovcnt);
+ssize_t ustack_writev(int fd, const struct iovec* iov, int iovcnt);
+int ustack_poll(struct pollfd* fds, nfds_t nfds, int timeout_ms);
+int ustack_ppoll(struct pollfd* fds, nfds_t nfds, const struct timespec* tmo_p,
+                 const sigset_t* sigmask);
+int ustack_select(int nfds, fd_set* readfds, fd_set* writefds, fd_set* exceptfds,
+                  struct timeval* timeout);
+int ustack_pselect(int nfds, fd_set* readfds, fd_set* writefds, fd_set* exceptfds,
+                   const struct timespec* timeout, const sigset_t* sigmask);
+int ustack_eventfd(unsigned int initval, int flags);
+int ustack_eventfd_read(int fd, eventfd_t* value);
+int ustack_eventfd_write(int fd, eventfd_t value);
+int ustack_pipe(int pipefd[2]);
+int ustack_pipe2(int pipefd[2], int flags);
+int ustack_getrlimit(int resource, struct rlimit* rlim);
+int ustack_setrlimit(int resource, const struct rlimit* rlim);
+int ustack_sigaction(int signum, const struct sigaction* act, struct sigaction* oldact);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* USTACK_USTACK_H */

@@ -1,0 +1,125 @@
+// The sigaction trampoline that lets a real signal handler interrupt a sleeping ustack call.
+//
+// LOCKING: g_actions[sig] is written under g_sigaction_lock by sigaction_hook and read without
+// a lock by the trampoline (a signal handler can take no lock); each slot is published with a
+// release store of `handler` after its other fields, and read with an acquire load.
+#include "sched/signal.hpp"
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+
+#include "base/trace.hpp"
+#include "sched/task.hpp"
+
+namespace ustack::sched {
+
+namespace {
+
+struct UserAction {
+  std::atomic<void*> handler{nullptr};  // sa_handler or sa_sigaction, as the user gave it
+  std::atomic<int> flags{0};            // the user's sa_flags
+};
+
+UserAction g_actions[_NSIG];
+std::mutex g_sigaction_lock;
+
+
+void trampoline(int sig, siginfo_t* info, void* uctx) {
+  int saved_errno = errno;
+  UserAction& a = g_actions[sig];
+  void* h = a.handler.load(std::memory_order_acquire);
+  int flags = a.flags.load(std::memory_order_relaxed);
+  if (flags & SA_RESETHAND) a.handler.store(nullptr, std::memory_order_relaxed);
+  errno = saved_errno;
+  if (flags & SA_SIGINFO) {
+    reinterpret_cast<void (*)(int, siginfo_t*, void*)>(h)(sig, info, uctx);
+  } else if (h != nullptr) {
+    reinterpret_cast<void (*)(int)>(h)(sig);
+  }
+  saved_errno = errno;
+  // signal_wake_up(): mark pending, then wake the task from an interruptible sleep. The order
+  // pairs with schedule_timeout's "store state, then load sigpending".
+  // A thread with no task yet sleeps in no ustack call: nothing to interrupt.
+  Task* t = current_if_any();
+  if (t != nullptr) {
+    if (!(flags & SA_RESTART)) t->sig_restart_.store(false, std::memory_order_relaxed);
+    t->sigpending_.store(true, std::memory_order_seq_cst);
+    uint32_t state = t->state_.load(std::memory_order_seq_cst);
+    while ((state & TASK_INTERRUPTIBLE) &&
+           !t->state_.compare_exchange_weak(state, TASK_RUNNING, std::memory_order_seq_cst)) {
+    }
+    // No futex wake is needed: this handler runs on the sleeper's own thread, and the kernel
+    // either restarts its futex wait (which now fails at once: the word changed) or fails it
+    // with EINTR.
+  }
+  errno = saved_errno;
+}
+
+}  // namespace
+
+bool signal_restart(long* ret) {
+  Task* t = current();
+  switch (-*ret) {
+    case ERESTARTNOINTR:
+      signal_clear_pending(t);
+      return true;
+    case ERESTARTSYS:
+      if (t->sig_restart_.load(std::memory_order_relaxed)) {
+        signal_clear_pending(t);
+        return true;
+      }
+      *ret = -EINTR;
+      return false;
+    case ERESTARTNOHAND:
+    case ERESTART_RESTARTBLOCK:
+      *ret = -EINTR;
+      return false;
+    default:
+      return false;
+  }
+}
+
+int sigaction_hook(int signum, const struct sigaction* act, struct sigaction* oldact) {
+  if (signum <= 0 || signum >= _NSIG) {
+    errno = EINVAL;
+    return -1;
+  }
+  std::lock_guard g(g_sigaction_lock);
+  UserAction& a = g_actions[signum];
+  void* old_h = a.handler.load(std::memory_order_relaxed);
+  int old_flags = a.flags.load(std::memory_order_relaxed);
+  struct sigaction kold;
+  if (act == nullptr) {
+    if (::sigaction(signum, nullptr, &kold) != 0) return -1;
+  } else {
+    struct sigaction kact = *act;
+    void* h = (act->sa_flags & SA_SIGINFO) ? reinterpret_cast<void*>(act->sa_sigaction)
+                                            : reinterpret_cast<void*>(act->sa_handler);
+    bool hooked = h != reinterpret_cast<void*>(SIG_DFL) && h != reinterpret_cast<void*>(SIG_IGN);
+    if (hooked) {
+      kact.sa_sigaction = trampoline;
+      kact.sa_flags |= SA_SIGINFO;
+    }
+    // The kernel validates (SIGKILL, SIGSTOP, bad numbers) before anything changes.
+    if (::sigaction(signum, &kact, &kold) != 0) return -1;
+    a.flags.store(act->sa_flags, std::memory_order_relaxed);
+    a.handler.store(hooked ? h : nullptr, std::memory_order_release);
+  }
+  if (oldact != nullptr) {
+    *oldact = kold;
+    if (kold.sa_sigaction == trampoline) {
+      // Report the user's own handler and flags, not the trampoline's.
+      oldact->sa_flags = old_flags;
+      if (old_flags & SA_SIGINFO) {
+        oldact->sa_sigaction = reinterpret_cast<void (*)(int, siginfo_t*, void*)>(old_h);
+      } else {
+        oldact->sa_handler = reinterpret_cast<void (*)(int)>(old_h);
+      }
+    }
+  }
+  return 0;
+}
+
+}  // namespace ustack::sched

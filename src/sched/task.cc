@@ -1,0 +1,126 @@
+// The task state protocol (kernel/sched/core.c: try_to_wake_up, __schedule's signal check)
+// and the threaded backend, which blocks tasks with FUTEX_WAIT_BITSET on the state word.
+//
+// LOCKING: none; see task.hpp. The state word is only changed by atomic read-modify-writes,
+// except the task's own stores to it while it runs.
+#include "sched/task.hpp"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <memory>
+
+#include "base/clock.hpp"
+#include "base/compiler.hpp"
+#include "base/trace.hpp"
+
+namespace ustack::sched {
+
+namespace {
+
+std::atomic<uint32_t> g_next_task_id{1};
+
+// One Task per OS thread, owned by the thread and destroyed when it exits.
+thread_local std::unique_ptr<Task> tls_task_owner;
+__attribute__((tls_model("initial-exec"))) thread_local Task* tls_task = nullptr;
+
+__attribute__((noinline)) Task* create_current() {
+  tls_task_owner = std::make_unique<Task>(g_next_task_id.fetch_add(1, std::memory_order_relaxed));
+  tls_task = tls_task_owner.get();
+  trace::tls_task_id = tls_task->id();
+  return tls_task;
+}
+
+long futex(std::atomic<uint32_t>* uaddr, int op, uint32_t val, const struct timespec* ts,
+           uint32_t val3) {
+  return syscall(SYS_futex, reinterpret_cast<uint32_t*>(uaddr), op, val, ts, nullptr, val3);
+}
+
+// Threads block in the kernel on their own state word.
+class ThreadScheduler final : public Scheduler {
+ public:
+  bool block(Task* t, uint32_t blocked_state, int64_t deadline_ns) override {
+    struct timespec ts;
+    const struct timespec* tsp = nullptr;
+    if (deadline_ns != kNoDeadline) {
+      ts = ns_to_timespec(deadline_ns);
+      tsp = &ts;
+    }
+    // Absolute CLOCK_MONOTONIC deadline: no drift across spurious wake-ups and restarts.
+    long r = futex(&t->state_, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, blocked_state, tsp,
+                   FUTEX_BITSET_MATCH_ANY);
+    return !(r < 0 && errno == ETIMEDOUT);
+  }
+  void unblock(Task* t) override {
+    futex(&t->state_, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1, nullptr, 0);
+  }
+  int64_t now_ns() override { return monotonic_ns(); }
+};
+
+ThreadScheduler g_thread_scheduler;
+
+}  // namespace
+
+Task* current() {
+  Task* t = tls_task;
+  return USTACK_LIKELY(t != nullptr) ? t : create_current();
+}
+
+Task* current_if_any() { return tls_task; }
+
+Scheduler& scheduler() { return g_thread_scheduler; }
+
+bool schedule_timeout(int64_t deadline_ns, int64_t busy_poll_ns) {
+  Task* t = current();
+  Scheduler& s = scheduler();
+  uint32_t state = t->state_.load(std::memory_order_seq_cst);
+  bool woken = true;
+  USTACK_TRACE("schedule_timeout", deadline_ns, state);
+
+  if (busy_poll_ns > 0 && state != TASK_RUNNING) {
+    // Busy polling: spin on the state word, where a waker's store lands first.
+    const int64_t until = s.now_ns() + busy_poll_ns;
+    for (unsigned spins = 0; state != TASK_RUNNING; state = t->state_.load(std::memory_order_acquire)) {
+      __builtin_ia32_pause();
+      if ((++spins & 63) == 0 && s.now_ns() >= until) break;
+      if ((state & TASK_INTERRUPTIBLE) && signal_pending(t)) break;
+    }
+  }
+
+  while (state != TASK_RUNNING) {
+    // __schedule: an interruptible sleeper with a pending signal does not sleep. The signal
+    // trampoline stores sigpending before it reads our state, we store our state before we read
+    // sigpending: one of the two sees the other.
+    if ((state & TASK_INTERRUPTIBLE) && signal_pending(t)) break;
+    if (!(state & kTaskBlocked)) {
+      if (!t->state_.compare_exchange_weak(state, state | kTaskBlocked, std::memory_order_seq_cst))
+        continue;  // a waker got there first, or a spurious failure: look again
+      state |= kTaskBlocked;
+    }
+    if (!s.block(t, state, deadline_ns)) {
+      woken = false;
+      break;
+    }
+    state = t->state_.load(std::memory_order_seq_cst);
+  }
+  // Whether we were woken, timed out or interrupted, we run again. A wake-up that lands
+  // between the timeout and this store is not lost: the caller rechecks its condition.
+  uint32_t old = t->state_.exchange(TASK_RUNNING, std::memory_order_seq_cst);
+  if (!woken && old == TASK_RUNNING) woken = true;  // the waker beat the timeout
+  return woken;
+}
+
+int try_to_wake_up(Task* p, uint32_t state_mask, int wake_flags) {
+  (void)wake_flags;  // WF_SYNC is a placement hint only (F8): no user-space meaning
+  uint32_t state = p->state_.load(std::memory_order_seq_cst);
+  do {
+    if (!(state & state_mask)) return 0;
+  } while (!p->state_.compare_exchange_weak(state, TASK_RUNNING, std::memory_order_seq_cst));
+  USTACK_TRACE("try_to_wake_up", p->id(), state);
+  if (state & kTaskBlocked) scheduler().unblock(p);
+  return 1;
+}
+
+}  // namespace ustack::sched

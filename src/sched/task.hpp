@@ -1,0 +1,118 @@
+// Tasks and sleeping: the task_struct subset and the scheduler entry points of kernel/sched.
+//
+// A Task is what the kernel calls `current`. Sleeping follows the kernel's protocol exactly:
+//   set_current_state(TASK_INTERRUPTIBLE);   // publish "about to sleep" (full barrier)
+//   if (!condition) schedule_timeout(deadline);
+//   __set_current_state(TASK_RUNNING);
+// and a waker publishes the condition, then calls try_to_wake_up(), which moves the state word
+// back to TASK_RUNNING. Whichever order the two run in, the sleeper either sees the condition
+// or finds its state already RUNNING, so no wake-up is ever lost (spec F12).
+//
+// The state word is also the futex word of the threaded backend. The Scheduler interface is
+// the only part that differs between backends (threads on futex; fibers on virtual time).
+//
+// LOCKING: Task::state_, sigpending_ and sig_restart_ are atomics, written by the task itself,
+// by wakers on any thread and by the signal trampoline; no lock is involved. A wake function
+// may call try_to_wake_up() with a wait-queue head lock held.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "base/limits.hpp"
+
+namespace ustack {
+class Host;
+}
+
+namespace ustack::sched {
+
+// Task states (include/linux/sched.h). TASK_NORMAL is the wake mode for "either sleep".
+inline constexpr uint32_t TASK_RUNNING = 0x0000;
+inline constexpr uint32_t TASK_INTERRUPTIBLE = 0x0001;
+inline constexpr uint32_t TASK_UNINTERRUPTIBLE = 0x0002;
+inline constexpr uint32_t TASK_NORMAL = TASK_INTERRUPTIBLE | TASK_UNINTERRUPTIBLE;
+// Set in the state word while the task is blocked in the scheduler, so a waker knows that it
+// must also unblock it (a futex wake); a waker that finds it clear saves that system call.
+inline constexpr uint32_t kTaskBlocked = 0x8000'0000;
+
+// Wake flags (kernel/sched/sched.h).
+inline constexpr int WF_SYNC = 0x10;  // a hint only: the waker is about to sleep (F8)
+
+class Task {
+ public:
+  explicit Task(uint32_t id) : id_(id) {}
+  Task(const Task&) = delete;
+  Task& operator=(const Task&) = delete;
+
+  uint32_t id() const { return id_; }
+
+  // __state: TASK_* plus kTaskBlocked. Also the futex word.
+  std::atomic<uint32_t> state_{TASK_RUNNING};
+  // TIF_SIGPENDING: a handler installed through ustack::sigaction ran during the current call.
+  std::atomic<bool> sigpending_{false};
+  // Whether every handler that ran during the current call had SA_RESTART.
+  std::atomic<bool> sig_restart_{true};
+  // The host this task's calls act on; nullptr means the default host. Owned by src/vfs.
+  Host* host_ = nullptr;
+  // What the task sleeps on (a static string), for tracing and deadlock reports.
+  const char* wchan_ = nullptr;
+
+ private:
+  const uint32_t id_;
+};
+
+// The calling thread's task, created at its first use.
+Task* current();
+// The calling thread's task, or nullptr if it has none yet; async-signal-safe.
+Task* current_if_any();
+
+inline void __set_current_state(uint32_t state) {
+  current()->state_.store(state, std::memory_order_relaxed);
+}
+// smp_store_mb(): the state store is ordered before every later load of the sleep condition.
+inline void set_current_state(uint32_t state) {
+  current()->state_.store(state, std::memory_order_seq_cst);
+}
+
+inline bool signal_pending(const Task* t) {
+  return t->sigpending_.load(std::memory_order_seq_cst);
+}
+
+// Sleeps in the state set by set_current_state() until woken or until the absolute
+// CLOCK_MONOTONIC deadline `deadline_ns` (kNoDeadline: no timeout). Returns at once if the
+// state is already TASK_RUNNING, or if it is TASK_INTERRUPTIBLE and a signal is pending (as
+// __schedule does). Spins on the state word for up to busy_poll_ns first (net.core.busy_poll).
+// Returns false if the deadline passed without a wake-up. The state is TASK_RUNNING on return.
+bool schedule_timeout(int64_t deadline_ns, int64_t busy_poll_ns = 0);
+
+// Wakes `p` if its state is in `state_mask`: moves it to TASK_RUNNING and unblocks it.
+// Returns 1 if the state changed, 0 if the task was not sleeping in such a state.
+int try_to_wake_up(Task* p, uint32_t state_mask, int wake_flags);
+inline int wake_up_process(Task* p) { return try_to_wake_up(p, TASK_NORMAL, 0); }
+
+// Clears the per-call signal bookkeeping; called at the entry of each ustack call.
+inline void signal_clear_pending(Task* t) {
+  if (t->sigpending_.load(std::memory_order_relaxed)) {
+    t->sigpending_.store(false, std::memory_order_relaxed);
+    t->sig_restart_.store(true, std::memory_order_relaxed);
+  }
+}
+
+// The backend that blocks and unblocks tasks (DESIGN.md §2). Nothing above src/sched sees it.
+class Scheduler {
+ public:
+  virtual ~Scheduler() = default;
+  // Blocks the calling task `t` while t->state_ == blocked_state, until the deadline.
+  // May return spuriously; returns false only if the deadline has passed.
+  virtual bool block(Task* t, uint32_t blocked_state, int64_t deadline_ns) = 0;
+  // Unblocks `t`, whose state word has just left its blocked state.
+  virtual void unblock(Task* t) = 0;
+  // CLOCK_MONOTONIC of this scheduler, in ns.
+  virtual int64_t now_ns() = 0;
+};
+
+Scheduler& scheduler();
+inline int64_t now_ns() { return scheduler().now_ns(); }
+
+}  // namespace ustack::sched

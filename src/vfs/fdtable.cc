@@ -1,0 +1,138 @@
+// fd allocation, install, replace and close (fs/file.c).
+//
+// LOCKING: see fdtable.hpp. fput() of a replaced or closed File runs after file_lock_ is
+// dropped: ->release may take other locks and must not nest under the table's.
+#include "vfs/fdtable.hpp"
+
+#include <sys/mman.h>
+
+#include <bit>
+#include <cerrno>
+
+namespace ustack {
+
+FdTable::FdTable() : max_fds_(kNrOpenDefault) {
+  void* p = mmap(nullptr, sizeof(std::atomic<File*>) * kNrOpen, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  USTACK_ASSERT(p != MAP_FAILED);
+  fd_ = static_cast<std::atomic<File*>*>(p);  // zero pages are null atomics on this ABI
+}
+
+FdTable::~FdTable() {
+  close_all();
+  munmap(fd_, sizeof(std::atomic<File*>) * kNrOpen);
+}
+
+// expand_fdtable's sizing: whole 1 KiB units of pointers, a power of two of them.
+void FdTable::expand_locked(unsigned fd) {
+  unsigned cur = max_fds_.load(std::memory_order_relaxed);
+  if (fd < cur) return;
+  unsigned nr = fd / kFdtableGrain;
+  nr = std::bit_ceil(nr + 1) * kFdtableGrain;
+  if (nr > kNrOpen) nr = kNrOpen;
+  max_fds_.store(nr, std::memory_order_release);
+}
+
+void FdTable::set_open_locked(unsigned fd, bool open) {
+  if (fd / 64 >= open_fds_.size()) open_fds_.resize(fd / 64 + 1);
+  if (open) {
+    open_fds_[fd / 64] |= uint64_t(1) << (fd % 64);
+  } else {
+    open_fds_[fd / 64] &= ~(uint64_t(1) << (fd % 64));
+  }
+}
+
+void FdTable::set_cloexec_locked(unsigned fd, bool on) {
+  if (fd / 64 >= close_on_exec_.size()) {
+    if (!on) return;
+    close_on_exec_.resize(fd / 64 + 1);
+  }
+  if (on) {
+    close_on_exec_[fd / 64] |= uint64_t(1) << (fd % 64);
+  } else {
+    close_on_exec_[fd / 64] &= ~(uint64_t(1) << (fd % 64));
+  }
+}
+
+int FdTable::install_lowest(File* f, unsigned start, uint64_t nofile, bool cloexec) {
+  SpinGuard g(file_lock_);
+  unsigned fd = start < next_fd_ ? next_fd_ : start;
+  // find_next_fd: the first clear bit at or after fd.
+  for (;;) {
+    size_t w = fd / 64;
+    if (w >= open_fds_.size()) break;
+    uint64_t bits = ~open_fds_[w] & (~uint64_t(0) << (fd % 64));
+    if (bits) {
+      fd = unsigned(w * 64 + std::countr_zero(bits));
+      break;
+    }
+    fd = unsigned((w + 1) * 64);
+  }
+  if (fd >= nofile || fd >= kNrOpen) return -EMFILE;
+  expand_locked(fd);
+  set_open_locked(fd, true);
+  set_cloexec_locked(fd, cloexec);
+  if (start <= next_fd_) next_fd_ = fd + 1;
+  fd_[fd].store(f, std::memory_order_release);
+  return int(fd);
+}
+
+int FdTable::replace(unsigned fd, File* f, bool cloexec) {
+  USTACK_ASSERT(fd < kNrOpen);
+  File* old;
+  {
+    SpinGuard g(file_lock_);
+    expand_locked(fd);
+    old = fd_[fd].load(std::memory_order_relaxed);
+    set_open_locked(fd, true);
+    set_cloexec_locked(fd, cloexec);
+    fd_[fd].store(f, std::memory_order_release);
+  }
+  if (old) fput(old);  // filp_close of the previous file, outside the lock
+  return int(fd);
+}
+
+int FdTable::close(unsigned fd) {
+  File* old;
+  {
+    SpinGuard g(file_lock_);
+    if (fd >= kNrOpen) return -EBADF;
+    old = fd_[fd].load(std::memory_order_relaxed);
+    if (old == nullptr) return -EBADF;
+    fd_[fd].store(nullptr, std::memory_order_release);
+    set_open_locked(fd, false);
+    set_cloexec_locked(fd, false);
+    if (fd < next_fd_) next_fd_ = fd;
+  }
+  fput(old);
+  return 0;
+}
+
+void FdTable::close_all() {
+  for (;;) {
+    unsigned fd;
+    {
+      SpinGuard g(file_lock_);
+      size_t w = 0;
+      while (w < open_fds_.size() && open_fds_[w] == 0) ++w;
+      if (w == open_fds_.size()) return;
+      fd = unsigned(w * 64 + std::countr_zero(open_fds_[w]));
+    }
+    close(fd);
+  }
+}
+
+int FdTable::get_close_on_exec(unsigned fd) {
+  SpinGuard g(file_lock_);
+  if (fd >= kNrOpen || fd_[fd].load(std::memory_order_relaxed) == nullptr) return -EBADF;
+  return test_bit(close_on_exec_, fd) ? 1 : 0;
+}
+
+int FdTable::set_close_on_exec(unsigned fd, bool on) {
+  SpinGuard g(file_lock_);
+  if (fd >= kNrOpen || fd_[fd].load(std::memory_order_relaxed) == nullptr) return -EBADF;
+  set_cloexec_locked(fd, on);
+  return 0;
+}
+
+}  // namespace ustack

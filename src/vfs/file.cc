@@ -1,0 +1,123 @@
+// The File pool, fput, and iov_iter copies (fs/file_table.c, lib/iov_iter.c).
+//
+// LOCKING: g_pool_lock protects the free list. Pool memory is never returned to the allocator
+// (type-stable, see file.hpp).
+#include "vfs/file.hpp"
+
+#include <mutex>
+#include <vector>
+
+#include "base/spinlock.hpp"
+
+namespace ustack {
+
+namespace {
+
+// Files are carved from slabs of kFilesPerSlab and recycled through a free list.
+constexpr size_t kFilesPerSlab = 256;
+
+SpinLock g_pool_lock;
+std::vector<File*>* g_free = nullptr;  // under g_pool_lock
+
+File* pool_alloc() {
+  SpinGuard g(g_pool_lock);
+  if (g_free == nullptr) g_free = new std::vector<File*>();
+  if (g_free->empty()) {
+    File* slab = new File[kFilesPerSlab];
+    for (size_t i = kFilesPerSlab; i-- > 0;) g_free->push_back(&slab[i]);
+  }
+  File* f = g_free->back();
+  g_free->pop_back();
+  return f;
+}
+
+void pool_free(File* f) {
+  SpinGuard g(g_pool_lock);
+  g_free->push_back(f);
+}
+
+}  // namespace
+
+File* alloc_file(const FileOps* ops, unsigned flags, unsigned mode, void* private_data) {
+  File* f = pool_alloc();
+  USTACK_ASSERT(f->f_count.load(std::memory_order_relaxed) == 0);
+  f->f_op = ops;
+  f->f_flags.store(flags, std::memory_order_relaxed);
+  f->f_mode = mode;
+  f->private_data = private_data;
+  // Published last: a racing fget() that still holds this File's old address may take a
+  // reference only once it is a valid file again, and then finds its fd slot changed.
+  f->f_count.store(1, std::memory_order_release);
+  return f;
+}
+
+void File::put() {
+  long old = f_count.fetch_sub(1, std::memory_order_acq_rel);
+  USTACK_ASSERT(old > 0);
+  if (old != 1) return;
+  // __fput: the last reference. (epoll's eventpoll_release hooks in here.)
+  f_op->release(this);
+  f_op = nullptr;
+  private_data = nullptr;
+  pool_free(this);
+}
+
+template <bool kToUser>
+size_t IovIter::copy(void* kbuf, size_t n) {
+  size_t done = 0;
+  char* k = static_cast<char*>(kbuf);
+  while (done < n && count_ > 0 && seg_ < nr_segs_) {
+    const struct iovec& v = iov_[seg_];
+    size_t avail = v.iov_len - off_;
+    if (avail == 0) {
+      ++seg_;
+      off_ = 0;
+      continue;
+    }
+    if (v.iov_base == nullptr) break;  // a fault: stop short
+    size_t chunk = std::min(avail, n - done);
+    char* u = static_cast<char*>(v.iov_base) + off_;
+    if (kToUser) {
+      std::memcpy(u, k + done, chunk);
+    } else {
+      std::memcpy(k + done, u, chunk);
+    }
+    done += chunk;
+    off_ += chunk;
+    count_ -= chunk;
+  }
+  return done;
+}
+
+size_t IovIter::copy_to(const void* src, size_t n) {
+  return copy<true>(const_cast<void*>(src), n);
+}
+size_t IovIter::copy_from(void* dst, size_t n) { return copy<false>(dst, n); }
+
+bool IovIter::fault_in(size_t n) const {
+  size_t seg = seg_, off = off_;
+  while (n > 0 && seg < nr_segs_) {
+    size_t avail = iov_[seg].iov_len - off;
+    if (avail > 0 && iov_[seg].iov_base == nullptr) return false;
+    size_t chunk = std::min(avail, n);
+    n -= chunk;
+    ++seg;
+    off = 0;
+  }
+  return true;
+}
+
+void IovIter::advance(size_t n) {
+  while (n > 0 && seg_ < nr_segs_) {
+    size_t chunk = std::min(iov_[seg_].iov_len - off_, n);
+    n -= chunk;
+    count_ -= chunk;
+    off_ += chunk;
+    if (off_ == iov_[seg_].iov_len) {
+      ++seg_;
+      off_ = 0;
+    }
+  }
+}
+
+}  // namespace ustack

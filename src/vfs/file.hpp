@@ -1,0 +1,136 @@
+// Open files: File (struct file, the open file description), FileOps (file_operations),
+// the iov_iter that read/write copy through, and the poll_table that f_op->poll registers on.
+//
+// A File is shared by dup'd fds and by in-flight references (a sleeping poll, a pending
+// write); it is released by the last fput(). Files live in a type-stable pool: their memory is
+// only ever reused for another File, so fget() can take a reference without a lock and recheck
+// the fd slot afterwards, as the kernel's SLAB_TYPESAFE_BY_RCU files_cachep allows.
+//
+// LOCKING: f_count and f_flags are atomics. f_op, f_mode and private_data are set before the
+// File is published in an fd table and never change. Each object behind private_data has its
+// own lock (eventfd: its wait-queue head lock; pipe: its mutex).
+#pragma once
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/uio.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "base/compiler.hpp"
+#include "wait/wait.hpp"
+
+namespace ustack {
+
+class File;
+struct PollTable;
+
+// f_mode bits (include/linux/fs.h).
+inline constexpr unsigned FMODE_READ = 0x1;
+inline constexpr unsigned FMODE_WRITE = 0x2;
+
+// DEFAULT_POLLMASK: what a file without ->poll reports (A10).
+inline constexpr __poll_t DEFAULT_POLLMASK = POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM;
+
+// iov_iter over a user iovec array: what read_iter/write_iter copy through. A null base with a
+// non-zero length is reported as a fault (EFAULT), the one invalid pointer ustack can see.
+class IovIter {
+ public:
+  IovIter(const struct iovec* iov, size_t nr_segs, size_t count)
+      : iov_(iov), nr_segs_(nr_segs), count_(count) {}
+  size_t count() const { return count_; }
+  // Copies up to n bytes; returns the bytes copied (short only at a fault or the end).
+  size_t copy_to(const void* src, size_t n);
+  size_t copy_from(void* dst, size_t n);
+  // Whether the next `n` bytes are all addressable (a null segment is not).
+  bool fault_in(size_t n) const;
+  // Drops n bytes without copying (MSG_TRUNC-style skips).
+  void advance(size_t n);
+
+ private:
+  template <bool kToUser>
+  size_t copy(void* kbuf, size_t n);
+  const struct iovec* iov_;
+  size_t nr_segs_;
+  size_t count_;
+  size_t seg_ = 0;
+  size_t off_ = 0;
+};
+
+// file_operations. The defaults are what Linux does when the method is missing.
+class FileOps {
+ public:
+  virtual ~FileOps() = default;
+  virtual const char* name() const = 0;  // "eventfd", "pipe", ...: for tools and traces
+  // ->read / ->write: one flat buffer (the kernel's older methods; eventfd writes with one).
+  virtual bool has_read() const { return false; }
+  virtual bool has_write() const { return false; }
+  virtual ssize_t read(File*, void*, size_t) const { return -EINVAL; }
+  virtual ssize_t write(File*, const void*, size_t) const { return -EINVAL; }
+  // ->read_iter / ->write_iter.
+  virtual bool has_read_iter() const { return false; }
+  virtual bool has_write_iter() const { return false; }
+  virtual ssize_t read_iter(File*, IovIter&) const { return -EINVAL; }
+  virtual ssize_t write_iter(File*, IovIter&) const { return -EINVAL; }
+  // ->poll; has_poll() false means DEFAULT_POLLMASK and EPERM for epoll (file_can_poll).
+  virtual bool has_poll() const { return false; }
+  virtual __poll_t poll(File*, PollTable*) const { return DEFAULT_POLLMASK; }
+  // ->unlocked_ioctl: -ENOTTY (ENOIOCTLCMD) when the command is not the file's.
+  virtual long ioctl(File*, unsigned long, unsigned long) const { return -ENOTTY; }
+  // ->fcntl hooks: F_SETFL's O_DIRECT check, and F_GETPIPE_SZ/F_SETPIPE_SZ for pipes.
+  virtual bool allows_o_direct() const { return false; }
+  virtual bool has_fasync() const { return false; }  // O_ASYNC is settable (F_SETFL, FIOASYNC)
+  virtual void setfl(File*, unsigned /*new_flags*/) const {}
+  virtual long pipe_fcntl(File*, int, unsigned long) const { return -EBADF; }
+  // ->release: the last reference to the File is gone.
+  virtual void release(File*) const {}
+};
+
+class File {
+ public:
+  std::atomic<long> f_count{0};
+  const FileOps* f_op = nullptr;
+  std::atomic<unsigned> f_flags{0};  // O_ACCMODE | O_NONBLOCK | O_DIRECT | ... (F_GETFL)
+  unsigned f_mode = 0;               // FMODE_*
+  void* private_data = nullptr;
+
+  void get() { f_count.fetch_add(1, std::memory_order_relaxed); }
+  void put();
+  // atomic_long_inc_not_zero: fails for a File on its way back to the pool.
+  bool get_not_zero() {
+    long c = f_count.load(std::memory_order_relaxed);
+    do {
+      if (c == 0) return false;
+    } while (!f_count.compare_exchange_weak(c, c + 1, std::memory_order_acquire));
+    return true;
+  }
+  bool nonblock() const { return f_flags.load(std::memory_order_relaxed) & O_NONBLOCK; }
+};
+
+// alloc_file_pseudo: a new File with one reference. private_data is owned by f_op->release.
+File* alloc_file(const FileOps* ops, unsigned flags, unsigned mode, void* private_data);
+inline void fput(File* f) { f->put(); }
+
+// vfs_poll.
+inline __poll_t vfs_poll(File* f, PollTable* pt) {
+  if (!f->f_op->has_poll()) return DEFAULT_POLLMASK;
+  return f->f_op->poll(f, pt);
+}
+
+// poll_table (include/linux/poll.h): the queue procedure that f_op->poll's poll_wait() calls,
+// and the events the caller cares about (used by sockets' busy polling and by epoll).
+using poll_queue_proc = void (*)(File* filp, WaitQueueHead* wait_address, PollTable* p);
+struct PollTable {
+  poll_queue_proc _qproc = nullptr;
+  __poll_t _key = ~0u;
+};
+
+inline void poll_wait(File* filp, WaitQueueHead* wait_address, PollTable* p) {
+  if (p && p->_qproc && wait_address) p->_qproc(filp, wait_address, p);
+}
+inline bool poll_does_not_wait(const PollTable* p) { return p == nullptr || p->_qproc == nullptr; }
+
+}  // namespace ustack

@@ -1,0 +1,65 @@
+// Host: one simulated machine (DESIGN.md §2). For now: its fd table, its RLIMIT_NOFILE, its
+// busy-poll setting and its capabilities; the network namespace joins it later.
+//
+// LOCKING: refs_ and the limits are atomics; fdt has its own lock.
+#pragma once
+
+#include <atomic>
+#include <string>
+
+#include "base/limits.hpp"
+#include "sched/task.hpp"
+#include "vfs/fdtable.hpp"
+
+namespace ustack {
+
+class Host {
+ public:
+  explicit Host(std::string name) : name_(std::move(name)) {}
+
+  void get() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void put() {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  const std::string& name() const { return name_; }
+  FdTable fdt;
+  std::atomic<uint64_t> nofile_cur{kRlimitNofileCur};  // RLIMIT_NOFILE soft
+  std::atomic<uint64_t> nofile_max{kRlimitNofileMax};  // RLIMIT_NOFILE hard
+  std::atomic<int64_t> busy_poll_ns{0};                // net.core.busy_poll, in ns
+  // CAP_SYS_RESOURCE: lets F_SETPIPE_SZ exceed fs.pipe-max-size. Taken from the real process
+  // (a root process has it), so that the conformance tests agree with the host kernel.
+  bool cap_sys_resource;
+
+ private:
+  ~Host() = default;
+  std::atomic<long> refs_{1};
+  std::string name_;
+};
+
+// The calling task's host.
+Host* current_host_slow();
+inline Host* current_host() {
+  Host* h = sched::current()->host_;
+  return USTACK_LIKELY(h != nullptr) ? h : current_host_slow();
+}
+// fdget/fdput: the current host's File at fd for the length of one call (null if not open).
+class FdRef {
+ public:
+  explicit FdRef(int fd) : f_(current_host()->fdt.fget(fd)) {}
+  ~FdRef() {
+    if (f_) fput(f_);
+  }
+  FdRef(const FdRef&) = delete;
+  FdRef& operator=(const FdRef&) = delete;
+  File* get() const { return f_; }
+  File* operator->() const { return f_; }
+  explicit operator bool() const { return f_ != nullptr; }
+
+ private:
+  File* f_;
+};
+
+inline uint64_t rlimit_nofile() { return current_host()->nofile_cur.load(std::memory_order_relaxed); }
+
+}  // namespace ustack

@@ -1,0 +1,112 @@
+// read, write, readv, writev (fs/read_write.c).
+#include <cerrno>
+
+#include "base/limits.hpp"
+#include "vfs/host.hpp"
+#include "vfs/vfs.hpp"
+
+namespace ustack::vfs {
+
+namespace {
+
+bool can_read(File* f) { return f->f_op->has_read() || f->f_op->has_read_iter(); }
+bool can_write(File* f) { return f->f_op->has_write() || f->f_op->has_write_iter(); }
+
+// import_iovec: UIO_MAXIOV, the array's address, and each length clamped so that the total
+// stays within MAX_RW_COUNT. Fills `out` (at most kUioMaxIov entries).
+long import_iovec(const struct iovec* vec, unsigned long vlen, struct iovec* out,
+                  size_t* total) {
+  if (vlen > unsigned(kUioMaxIov)) return -EINVAL;
+  if (vlen == 0) {
+    *total = 0;
+    return 0;
+  }
+  if (vec == nullptr) return -EFAULT;
+  size_t tot = 0;
+  for (unsigned long i = 0; i < vlen; ++i) {
+    size_t len = vec[i].iov_len;
+    if (ssize_t(len) < 0) return -EINVAL;
+    if (len > kMaxRwCount - tot) len = kMaxRwCount - tot;
+    out[i].iov_base = vec[i].iov_base;
+    out[i].iov_len = len;
+    tot += len;
+  }
+  *total = tot;
+  return 0;
+}
+
+// do_loop_readv_writev: files with only ->read/->write get one call per segment.
+template <bool kRead>
+ssize_t loop_readv_writev(File* f, const struct iovec* iov, unsigned long n) {
+  ssize_t ret = 0;
+  for (unsigned long i = 0; i < n; ++i) {
+    if (iov[i].iov_len == 0) continue;
+    ssize_t nr = kRead ? f->f_op->read(f, iov[i].iov_base, iov[i].iov_len)
+                       : f->f_op->write(f, iov[i].iov_base, iov[i].iov_len);
+    if (nr < 0) {
+      if (!ret) ret = nr;
+      break;
+    }
+    ret += nr;
+    if (size_t(nr) != iov[i].iov_len) break;
+  }
+  return ret;
+}
+
+}  // namespace
+
+ssize_t ksys_read(int fd, void* buf, size_t count) {
+  FdRef f(fd);
+  if (!f) return -EBADF;
+  if (!(f->f_mode & FMODE_READ)) return -EBADF;
+  if (!can_read(f.get())) return -EINVAL;
+  if (ssize_t(count) < 0) return -EINVAL;  // rw_verify_area
+  if (count > kMaxRwCount) count = kMaxRwCount;
+  if (f->f_op->has_read()) return f->f_op->read(f.get(), buf, count);
+  struct iovec iov = {buf, count};
+  IovIter it(&iov, 1, count);
+  return f->f_op->read_iter(f.get(), it);
+}
+
+ssize_t ksys_write(int fd, const void* buf, size_t count) {
+  FdRef f(fd);
+  if (!f) return -EBADF;
+  if (!(f->f_mode & FMODE_WRITE)) return -EBADF;
+  if (!can_write(f.get())) return -EINVAL;
+  if (ssize_t(count) < 0) return -EINVAL;
+  if (count > kMaxRwCount) count = kMaxRwCount;
+  if (f->f_op->has_write()) return f->f_op->write(f.get(), buf, count);
+  struct iovec iov = {const_cast<void*>(buf), count};
+  IovIter it(&iov, 1, count);
+  return f->f_op->write_iter(f.get(), it);
+}
+
+ssize_t do_readv(int fd, const struct iovec* vec, unsigned long vlen) {
+  FdRef f(fd);
+  if (!f) return -EBADF;
+  if (!(f->f_mode & FMODE_READ)) return -EBADF;
+  if (!can_read(f.get())) return -EINVAL;
+  struct iovec iov[kUioMaxIov];
+  size_t total;
+  if (long r = import_iovec(vec, vlen, iov, &total); r < 0) return r;
+  if (total == 0) return 0;
+  if (!f->f_op->has_read_iter()) return loop_readv_writev<true>(f.get(), iov, vlen);
+  IovIter it(iov, vlen, total);
+  return f->f_op->read_iter(f.get(), it);
+}
+
+ssize_t do_writev(int fd, const struct iovec* vec, unsigned long vlen) {
+  FdRef f(fd);
+  if (!f) return -EBADF;
+  if (!(f->f_mode & FMODE_WRITE)) return -EBADF;
+  if (!can_write(f.get())) return -EINVAL;
+  struct iovec iov[kUioMaxIov];
+  size_t total;
+  if (long r = import_iovec(vec, vlen, iov, &total); r < 0) return r;
+  if (total == 0) return 0;
+  if (!f->f_op->has_write_iter()) return loop_readv_writev<false>(f.get(), iov, vlen);
+  IovIter it(iov, vlen, total);
+  return f->f_op->write_iter(f.get(), it);
+}
+
+}  // namespace ustack::vfs

@@ -1,0 +1,35 @@
+// The two call tables: glibc on the host kernel, and ustack.
+#include "api.hpp"
+
+#include <ustack/ustack.hpp>
+
+namespace conformance {
+
+// glibc's own entry points; the casts only drop the noexcept/attribute differences.
+const Api kLinuxApi = {
+    "linux",     true,
+    ::close,     ::dup,        ::dup2,         ::dup3,     ::fcntl,     ::ioctl,
+    ::read,      ::write,      ::readv,        ::writev,   ::poll,      ::ppoll,
+    ::select,    ::pselect,    ::eventfd,      ::eventfd_read,          ::eventfd_write,
+    ::pipe,      ::pipe2,
+    [](int r, struct rlimit* l) { return ::getrlimit(static_cast<__rlimit_resource>(r), l); },
+    [](int r, const struct rlimit* l) {
+      return ::setrlimit(static_cast<__rlimit_resource>(r), l);
+    },
+    ::sigaction,
+};
+
+const Api kUstackApi = {
+    "ustack",        false,
+    ustack::close,   ustack::dup,        ustack::dup2,     ustack::dup3,   ustack::fcntl,
+    ustack::ioctl,   ustack::read,       ustack::write,    ustack::readv,  ustack::writev,
+    ustack::poll,    ustack::ppoll,      ustack::select,   ustack::pselect,
+    ustack::eventfd, ustack::eventfd_read, ustack::eventfd_write, ustack::pipe, ustack::pipe2,
+    ustack::getrlimit, ustack::setrlimit, ustack::sigaction,
+};
+
+std::string api_name(const ::testing::TestParamInfo<const Api*>& info) {
+  return info.param->name;
+}
+
+}  // namespace conformance

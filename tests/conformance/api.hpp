@@ -1,0 +1,72 @@
+// The table of Linux-signature calls that every conformance test is written against.
+//
+// Each test in tests/conformance/ is written once, against `Api`, and runs twice: with
+// kLinuxApi (the host kernel through glibc) and with kUstackApi (ustack). Both must pass
+// (DESIGN.md §6). Tests are named by their spec ID: `A5_ClosedFdIsPollnval`.
+#pragma once
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/select.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace conformance {
+
+struct Api {
+  const char* name;  // "linux" or "ustack"
+  bool is_linux;
+
+  int (*close)(int);
+  int (*dup)(int);
+  int (*dup2)(int, int);
+  int (*dup3)(int, int, int);
+  int (*fcntl)(int, int, ...);
+  int (*ioctl)(int, unsigned long, ...);
+  ssize_t (*read)(int, void*, size_t);
+  ssize_t (*write)(int, const void*, size_t);
+  ssize_t (*readv)(int, const struct iovec*, int);
+  ssize_t (*writev)(int, const struct iovec*, int);
+  int (*poll)(struct pollfd*, nfds_t, int);
+  int (*ppoll)(struct pollfd*, nfds_t, const struct timespec*, const sigset_t*);
+  int (*select)(int, fd_set*, fd_set*, fd_set*, struct timeval*);
+  int (*pselect)(int, fd_set*, fd_set*, fd_set*, const struct timespec*, const sigset_t*);
+  int (*eventfd)(unsigned int, int);
+  int (*eventfd_read)(int, eventfd_t*);
+  int (*eventfd_write)(int, eventfd_t);
+  int (*pipe)(int[2]);
+  int (*pipe2)(int[2], int);
+  int (*getrlimit)(int, struct rlimit*);
+  int (*setrlimit)(int, const struct rlimit*);
+  int (*sigaction)(int, const struct sigaction*, struct sigaction*);
+};
+
+extern const Api kLinuxApi;
+extern const Api kUstackApi;
+
+// Base fixture: `sys` is the table under test. Every test body uses sys->call(...) only, never
+// a bare ::call on an fd it got from sys.
+class Conformance : public ::testing::TestWithParam<const Api*> {
+ protected:
+  const Api* sys = GetParam();
+};
+
+std::string api_name(const ::testing::TestParamInfo<const Api*>& info);
+
+}  // namespace conformance
+
+// CONFORMANCE_TEST(Suite, A5_ClosedFdIsPollnval) { ... } defines a test run on both tables.
+// Each Suite must be instantiated once, in its own .cc file, with INSTANTIATE_CONFORMANCE(Suite).
+#define INSTANTIATE_CONFORMANCE(Suite)                                                   \
+  INSTANTIATE_TEST_SUITE_P(, Suite,                                                      \
+                           ::testing::Values(&::conformance::kLinuxApi,                  \
+                                             &::conformance::kUstackApi),                \
+                           ::conformance::api_name)
