@@ -33,11 +33,13 @@ void trampoline(int sig, siginfo_t* info, void* uctx) {
   int flags = a.flags.load(std::memory_order_relaxed);
   if (flags & SA_RESETHAND) a.handler.store(nullptr, std::memory_order_relaxed);
   errno = saved_errno;
+  const unsigned wake_q_saved = wake_q_enter_handler();
   if (flags & SA_SIGINFO) {
     reinterpret_cast<void (*)(int, siginfo_t*, void*)>(h)(sig, info, uctx);
   } else if (h != nullptr) {
     reinterpret_cast<void (*)(int)>(h)(sig);
   }
+  wake_q_leave_handler(wake_q_saved);
   saved_errno = errno;
   // signal_wake_up(): mark pending, then wake the task from an interruptible sleep. The order
   // pairs with schedule_timeout's "store state, then load sigpending".

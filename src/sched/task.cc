@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <memory>
 
 #include "base/clock.hpp"
 #include "base/compiler.hpp"
@@ -22,13 +21,30 @@ namespace {
 
 std::atomic<uint32_t> g_next_task_id{1};
 
-// One Task per OS thread, owned by the thread and destroyed when it exits.
-thread_local std::unique_ptr<Task> tls_task_owner;
+// One Task per OS thread; the thread's reference is dropped when it exits.
+struct TaskOwner {
+  Task* task = nullptr;
+  ~TaskOwner();
+};
+thread_local TaskOwner tls_task_owner;
 __attribute__((tls_model("initial-exec"))) thread_local Task* tls_task = nullptr;
 
+// The wake_q: tasks whose state this thread moved to RUNNING but which still need a kernel
+// wake-up. Bounded; past the bound a wake-up is done at once (correct, just slower).
+constexpr unsigned kWakeQMax = 32;
+__attribute__((tls_model("initial-exec"))) thread_local Task* tls_wake_q[kWakeQMax];
+
+TaskOwner::~TaskOwner() {
+  wake_q_flush();
+  if (task) {
+    tls_task = nullptr;
+    task->put();
+  }
+}
+
 __attribute__((noinline)) Task* create_current() {
-  tls_task_owner = std::make_unique<Task>(g_next_task_id.fetch_add(1, std::memory_order_relaxed));
-  tls_task = tls_task_owner.get();
+  tls_task_owner.task = new Task(g_next_task_id.fetch_add(1, std::memory_order_relaxed));
+  tls_task = tls_task_owner.task;
   trace::tls_task_id = tls_task->id();
   return tls_task;
 }
@@ -63,6 +79,35 @@ ThreadScheduler g_thread_scheduler;
 
 }  // namespace
 
+__attribute__((tls_model("initial-exec"))) thread_local unsigned tls_wake_q_len = 0;
+// A signal handler that calls into ustack uses the queue above `base` only (see
+// wake_q_enter_handler), so it never touches entries the code it interrupted is adding or
+// flushing.
+__attribute__((tls_model("initial-exec"))) thread_local unsigned tls_wake_q_base = 0;
+
+void wake_q_flush_slow() {
+  Scheduler& s = scheduler();
+  // From the top down, each entry dropped only once it is fully handled: a handler that
+  // interrupts us starts its own queue above whatever is left.
+  while (tls_wake_q_len > tls_wake_q_base) {
+    Task* t = tls_wake_q[tls_wake_q_len - 1];
+    s.unblock(t);
+    t->put();
+    --tls_wake_q_len;
+  }
+}
+
+unsigned wake_q_enter_handler() {
+  unsigned saved = tls_wake_q_base;
+  tls_wake_q_base = tls_wake_q_len;
+  return saved;
+}
+
+void wake_q_leave_handler(unsigned saved) {
+  wake_q_flush();
+  tls_wake_q_base = saved;
+}
+
 Task* current() {
   Task* t = tls_task;
   return USTACK_LIKELY(t != nullptr) ? t : create_current();
@@ -89,6 +134,7 @@ bool schedule_timeout(int64_t deadline_ns, int64_t busy_poll_ns) {
     }
   }
 
+  wake_q_flush();  // never sleep on wake-ups we owe others
   while (state != TASK_RUNNING) {
     // __schedule: an interruptible sleeper with a pending signal does not sleep. The signal
     // trampoline stores sigpending before it reads our state, we store our state before we read
@@ -119,7 +165,17 @@ int try_to_wake_up(Task* p, uint32_t state_mask, int wake_flags) {
     if (!(state & state_mask)) return 0;
   } while (!p->state_.compare_exchange_weak(state, TASK_RUNNING, std::memory_order_seq_cst));
   USTACK_TRACE("try_to_wake_up", p->id(), state);
-  if (state & kTaskBlocked) scheduler().unblock(p);
+  if (state & kTaskBlocked) {
+    if (tls_wake_q_len < kWakeQMax) {
+      p->get();
+      // Store, then publish: a handler interrupting in between starts above this slot.
+      tls_wake_q[tls_wake_q_len] = p;
+      __atomic_signal_fence(__ATOMIC_SEQ_CST);
+      ++tls_wake_q_len;
+    } else {
+      scheduler().unblock(p);
+    }
+  }
   return 1;
 }
 

@@ -47,6 +47,12 @@ class Task {
 
   uint32_t id() const { return id_; }
 
+  // The task's memory outlives its thread while a waker still holds it (wake_q).
+  void get() { usage_.fetch_add(1, std::memory_order_relaxed); }
+  void put() {
+    if (usage_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
   // __state: TASK_* plus kTaskBlocked. Also the futex word.
   std::atomic<uint32_t> state_{TASK_RUNNING};
   // TIF_SIGPENDING: a handler installed through ustack::sigaction ran during the current call.
@@ -60,6 +66,7 @@ class Task {
 
  private:
   const uint32_t id_;
+  std::atomic<int> usage_{1};  // the thread's own reference, plus one per pending wake_q entry
 };
 
 // The calling thread's task, created at its first use.
@@ -88,7 +95,25 @@ bool schedule_timeout(int64_t deadline_ns, int64_t busy_poll_ns = 0);
 
 // Wakes `p` if its state is in `state_mask`: moves it to TASK_RUNNING and unblocks it.
 // Returns 1 if the state changed, 0 if the task was not sleeping in such a state.
+//
+// Wakers usually hold a wait-queue head lock. The state change is immediate, but unblocking a
+// task blocked in the kernel (a futex wake, a system call) is deferred to the calling thread's
+// wake_q and done by wake_q_flush() once the lock is released, as the kernel's wake_q does:
+// otherwise the woken task would run straight into the lock its waker still holds.
 int try_to_wake_up(Task* p, uint32_t state_mask, int wake_flags);
+
+// Unblocks every task that try_to_wake_up queued on this thread. Called after dropping wait-queue
+// locks, before this thread sleeps, and at the end of every ustack call.
+void wake_q_flush_slow();
+extern __attribute__((tls_model("initial-exec"))) thread_local unsigned tls_wake_q_len;
+extern __attribute__((tls_model("initial-exec"))) thread_local unsigned tls_wake_q_base;
+inline void wake_q_flush() {
+  if (tls_wake_q_len != tls_wake_q_base) wake_q_flush_slow();
+}
+// Brackets a signal handler's run (the trampoline): the handler's own ustack calls get a fresh
+// queue above the interrupted code's entries.
+unsigned wake_q_enter_handler();
+void wake_q_leave_handler(unsigned saved);
 inline int wake_up_process(Task* p) { return try_to_wake_up(p, TASK_NORMAL, 0); }
 
 // Clears the per-call signal bookkeeping; called at the entry of each ustack call.

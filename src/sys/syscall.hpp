@@ -18,6 +18,7 @@ inline R syscall(F&& call) {
   sched::signal_clear_pending(t);
   for (;;) {
     long r = long(call());
+    sched::wake_q_flush();
     if (USTACK_LIKELY(r >= 0)) return R(r);
     if (r <= -sched::ERESTARTSYS && sched::signal_restart(&r)) continue;
     errno = int(-r);

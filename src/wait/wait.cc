@@ -57,8 +57,7 @@ int autoremove_wake_function(WaitQueueEntry* wq_entry, unsigned mode, int wake_f
 
 int woken_wake_function(WaitQueueEntry* wq_entry, unsigned mode, int wake_flags, void* key) {
   // Pairs with the barrier in wait_woken(): WOKEN is visible before the task runs.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  wq_entry->flags |= WQ_FLAG_WOKEN;
+  __atomic_fetch_or(&wq_entry->flags, WQ_FLAG_WOKEN, __ATOMIC_SEQ_CST);
   return default_wake_function(wq_entry, mode, wake_flags, key);
 }
 
@@ -141,14 +140,20 @@ bool wait_woken(WaitQueueEntry* e, uint32_t mode, int64_t deadline_ns) {
 }
 
 void __wake_up(WaitQueueHead* wq, unsigned mode, int nr_exclusive, void* key) {
-  SpinGuard g(wq->lock);
-  wq->__wake_up_common(mode, nr_exclusive, 0, key);
+  {
+    SpinGuard g(wq->lock);
+    wq->__wake_up_common(mode, nr_exclusive, 0, key);
+  }
+  sched::wake_q_flush();  // the futex wakes, now that the head lock is free
 }
 
 void __wake_up_sync_key(WaitQueueHead* wq, unsigned mode, void* key) {
-  SpinGuard g(wq->lock);
-  // WF_SYNC only with nr_exclusive == 1 (F8); it is a hint with no user-space effect.
-  wq->__wake_up_common(mode, 1, sched::WF_SYNC, key);
+  {
+    SpinGuard g(wq->lock);
+    // WF_SYNC only with nr_exclusive == 1 (F8); it is a hint with no user-space effect.
+    wq->__wake_up_common(mode, 1, sched::WF_SYNC, key);
+  }
+  sched::wake_q_flush();
 }
 
 }  // namespace ustack

@@ -154,7 +154,7 @@ inline void wake_up_interruptible_sync_poll(WaitQueueHead* wq, __poll_t m) {
 // wq_has_sleeper: a full barrier, then waitqueue_active (pairs with the sleeper's
 // set_current_state after queueing).
 inline bool wq_has_sleeper(const WaitQueueHead* wq) {
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  smp_mb();
   return wq->active();
 }
 
