@@ -37,6 +37,13 @@ class FdTable {
     }
   }
 
+  // The File at fd without a reference, for a caller inside a file_rcu::ReadSection (the
+  // kernel's fdget light path): valid until the section ends.
+  File* fget_rcu(int fd) const {
+    if (USTACK_UNLIKELY(unsigned(fd) >= kNrOpen)) return nullptr;
+    return fd_[fd].load(std::memory_order_acquire);
+  }
+
   // get_unused_fd_flags + fd_install in one step: the lowest free fd in [start, nofile),
   // holding `f` (whose reference the table takes). -EMFILE if none.
   int install_lowest(File* f, unsigned start, uint64_t nofile, bool cloexec);

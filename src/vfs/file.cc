@@ -5,6 +5,8 @@
 #include "vfs/file.hpp"
 
 #include <mutex>
+
+#include <sched.h>
 #include <vector>
 
 #include "base/spinlock.hpp"
@@ -51,11 +53,62 @@ File* alloc_file(const FileOps* ops, unsigned flags, unsigned mode, void* privat
   return f;
 }
 
+namespace file_rcu {
+
+std::atomic<long> g_readers[2];
+std::atomic<unsigned> g_epoch{0};
+thread_local unsigned tls_depth = 0;
+
+namespace {
+std::mutex g_sync_lock;
+thread_local std::vector<File*>* tls_deferred = nullptr;  // releases owed by this thread
+}  // namespace
+
+void synchronize() {
+  // The File is unreachable from every fd slot by now (its last reference is gone); a reader
+  // that could still see it bumped a counter before loading the slot.
+  if (g_readers[0].load(std::memory_order_seq_cst) == 0 &&
+      g_readers[1].load(std::memory_order_seq_cst) == 0)
+    return;
+  std::lock_guard g(g_sync_lock);
+  const unsigned old = g_epoch.fetch_add(1, std::memory_order_seq_cst) & 1;
+  // New readers count on the other side; the old side only drains.
+  for (unsigned spins = 0; g_readers[old].load(std::memory_order_acquire) != 0; ++spins) {
+    if (spins < 64) {
+      __builtin_ia32_pause();
+    } else {
+      sched_yield();
+    }
+  }
+}
+
+void flush_deferred() {
+  std::vector<File*>* d = tls_deferred;
+  if (d == nullptr || d->empty()) return;
+  tls_deferred = nullptr;
+  for (File* f : *d) f->__fput();
+  delete d;
+}
+
+}  // namespace file_rcu
+
 void File::put() {
   long old = f_count.fetch_sub(1, std::memory_order_acq_rel);
   USTACK_ASSERT(old > 0);
   if (old != 1) return;
-  // __fput: the last reference. (epoll's eventpoll_release hooks in here.)
+  if (file_rcu::tls_depth != 0) {
+    // Inside a read section on this very thread (a signal handler closing an fd mid-scan):
+    // waiting for readers would wait for ourselves.
+    if (file_rcu::tls_deferred == nullptr) file_rcu::tls_deferred = new std::vector<File*>();
+    file_rcu::tls_deferred->push_back(this);
+    return;
+  }
+  __fput();
+}
+
+void File::__fput() {
+  file_rcu::synchronize();
+  // The last reference. (epoll's eventpoll_release hooks in here.)
   f_op->release(this);
   f_op = nullptr;
   private_data = nullptr;

@@ -99,6 +99,7 @@ class File {
 
   void get() { f_count.fetch_add(1, std::memory_order_relaxed); }
   void put();
+  void __fput();  // the last reference is gone: release, then back to the pool
   // atomic_long_inc_not_zero: fails for a File on its way back to the pool.
   bool get_not_zero() {
     long c = f_count.load(std::memory_order_relaxed);
@@ -109,6 +110,40 @@ class File {
   }
   bool nonblock() const { return f_flags.load(std::memory_order_relaxed) & O_NONBLOCK; }
 };
+
+// file_rcu: lets the no-wait scans of poll and select look at files without taking a reference
+// (the kernel gets the same from RCU and fdget's light path). A File's release (->release, and
+// its return to the pool) waits until no such scan that might still see it is running; scans
+// never sleep, so that wait is short.
+//
+// LOCKING: readers bump g_readers[epoch & 1] (seq_cst) before loading fd slots and drop it
+// after; file_rcu_synchronize (under g_sync_lock) flips the epoch and waits for the old
+// counter to drain. A thread inside a read section that drops a last reference (a signal
+// handler that closes an fd mid-scan) defers the release to the end of its section.
+namespace file_rcu {
+extern std::atomic<long> g_readers[2];
+extern std::atomic<unsigned> g_epoch;
+extern thread_local unsigned tls_depth;
+void synchronize();
+void flush_deferred();
+
+class ReadSection {
+ public:
+  ReadSection() : idx_(g_epoch.load(std::memory_order_relaxed) & 1) {
+    ++tls_depth;
+    g_readers[idx_].fetch_add(1, std::memory_order_seq_cst);
+  }
+  ~ReadSection() {
+    g_readers[idx_].fetch_sub(1, std::memory_order_release);
+    if (--tls_depth == 0) flush_deferred();
+  }
+  ReadSection(const ReadSection&) = delete;
+  ReadSection& operator=(const ReadSection&) = delete;
+
+ private:
+  unsigned idx_;
+};
+}  // namespace file_rcu
 
 // alloc_file_pseudo: a new File with one reference. private_data is owned by f_op->release.
 File* alloc_file(const FileOps* ops, unsigned flags, unsigned mode, void* private_data);
