@@ -72,21 +72,60 @@ long set_timeout(int64_t sec, int64_t nsec, int64_t* deadline_ns) {
   return 0;
 }
 
-// set_user_sigmask/restore_saved_sigmask: the caller's mask is swapped in for the wait.
+// Whether `sig` has a handler, i.e. whether letting it in would interrupt a call (a signal
+// that is ignored, by SIG_IGN or by default, is dropped; a default action that stops or kills
+// ends more than the call).
+bool has_handler(int sig) {
+  struct sigaction sa;
+  if (::sigaction(sig, nullptr, &sa) != 0) return false;
+  if (sa.sa_flags & SA_SIGINFO) return sa.sa_sigaction != nullptr;
+  return sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN;
+}
+
+// set_user_sigmask / restore_saved_sigmask_unless, for ppoll and pselect (A22).
+//
+// In the kernel the call's mask is in force for the whole call, but the signals it lets in are
+// handled only on the way out, and only if the call returns -ERESTARTNOHAND (EINTR): for any
+// other result the caller's mask is restored first and a pending signal stays pending. In user
+// space, unblocking a pending signal runs its handler at once. So a signal that is already
+// pending (blocked by the caller) and that the call's mask lets in stays blocked for the call
+// and marks the task signal_pending instead, as TIF_SIGPENDING would: the call makes its scan
+// and returns what it found, or EINTR if nothing was ready; only for EINTR is the call's mask
+// put in, which runs the handler, before the caller's mask comes back. A signal that arrives
+// during the call is handled when it comes, which is when the kernel would wake the task.
 // (glibc passes the kernel's 8-byte sigset; the size check happens there.)
 class SigmaskScope {
  public:
-  explicit SigmaskScope(const sigset_t* mask) : active_(mask != nullptr) {
-    if (active_) pthread_sigmask(SIG_SETMASK, mask, &old_);
+  explicit SigmaskScope(const sigset_t* mask) : mask_(mask) {
+    if (mask_ == nullptr) return;
+    sigset_t during = *mask;
+    sigset_t pending;
+    if (sigpending(&pending) == 0) {
+      for (int sig = 1; sig < NSIG; ++sig) {
+        if (sigismember(&pending, sig) == 1 && sigismember(mask, sig) == 0 && has_handler(sig)) {
+          sigaddset(&during, sig);
+          deferred_ = true;
+        }
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &during, &old_);
+    if (deferred_) sched::current()->sigpending_.store(true, std::memory_order_seq_cst);
   }
-  ~SigmaskScope() {
-    if (active_) pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  // poll_select_finish: restore_saved_sigmask_unless(ret == -ERESTARTNOHAND).
+  long finish(long ret) {
+    if (mask_ == nullptr) return ret;
+    if (deferred_ && ret == -sched::ERESTARTNOHAND) pthread_sigmask(SIG_SETMASK, mask_, nullptr);
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+    mask_ = nullptr;
+    return ret;
   }
+  ~SigmaskScope() { finish(0); }
   SigmaskScope(const SigmaskScope&) = delete;
   SigmaskScope& operator=(const SigmaskScope&) = delete;
 
  private:
-  bool active_;
+  const sigset_t* mask_;
+  bool deferred_ = false;
   sigset_t old_;
 };
 
@@ -119,7 +158,7 @@ int ppoll(struct pollfd* fds, nfds_t nfds, const struct timespec* tmo_p, const s
     SigmaskScope mask(sigmask);
     long r = do_poll_call(fds, nfds, deadline);
     if (r == -sched::ERESTART_RESTARTBLOCK) r = -sched::ERESTARTNOHAND;
-    return r;
+    return mask.finish(r);
   });
 }
 
@@ -142,9 +181,21 @@ int select(int nfds, fd_set* readfds, fd_set* writefds, fd_set* exceptfds,
   return syscall<int>([&]() -> long {
     int64_t deadline = kNoDeadline;
     if (timeout != nullptr) {
-      // kern_select: microseconds past a second are folded into seconds (B11).
-      int64_t sec = timeout->tv_sec + timeout->tv_usec / 1000000;
-      int64_t nsec = int64_t(timeout->tv_usec % 1000000) * 1000;
+      // glibc's select (__select64, which calls pselect6): a negative tv_sec or tv_usec is
+      // EINVAL before the call, then whole seconds of tv_usec are folded into tv_sec,
+      // saturating (B11). (The kernel's own kern_select folds first, so that {2, -1000000} is a
+      // valid second there.) glibc reads tv_usec as an int32_t.
+      int64_t sec = timeout->tv_sec;
+      const int32_t usec = int32_t(timeout->tv_usec);
+      if (sec < 0 || usec < 0) return -EINVAL;
+      int64_t nsec;
+      if (usec / 1000000 > INT64_MAX - sec) {
+        sec = INT64_MAX;
+        nsec = kNsecPerSec - 1;
+      } else {
+        sec += usec / 1000000;
+        nsec = int64_t(usec % 1000000) * 1000;
+      }
       if (long r = set_timeout(sec, nsec, &deadline); r < 0) return r;
     }
     long r = vfs::core_sys_select(nfds, readfds, writefds, exceptfds, deadline);
@@ -162,7 +213,7 @@ int pselect(int nfds, fd_set* readfds, fd_set* writefds, fd_set* exceptfds,
     }
     SigmaskScope mask(sigmask);
     // glibc's pselect passes a copy of the timeout: nothing is written back (A23, B13).
-    return vfs::core_sys_select(nfds, readfds, writefds, exceptfds, deadline);
+    return mask.finish(vfs::core_sys_select(nfds, readfds, writefds, exceptfds, deadline));
   });
 }
 

@@ -2,7 +2,14 @@
 #include <fcntl.h>
 #include <sys/ioctl.h>
 
+#include <signal.h>
+
 #include <cerrno>
+
+// Linux 6.10; older C libraries do not name it yet.
+#ifndef F_DUPFD_QUERY
+#define F_DUPFD_QUERY 1027  // F_LINUX_SPECIFIC_BASE + 3
+#endif
 
 #include "vfs/host.hpp"
 #include "vfs/vfs.hpp"
@@ -66,6 +73,17 @@ long setfl(File* f, unsigned arg) {
   return 0;
 }
 
+// valid_signal: the kernel's _NSIG is 64 (glibc's _NSIG counts one more).
+bool valid_signal(unsigned long sig) { return sig <= 64; }
+
+// f_dupfd_query (6.10): whether fd refers to the same open file description. Only the
+// pointer is compared, so the reference can be dropped at once.
+long f_dupfd_query(int fd, File* filp) {
+  FdRef f(fd);
+  if (!f) return -EBADF;
+  return f.get() == filp;
+}
+
 }  // namespace
 
 long do_fcntl(int fd, int cmd, unsigned long arg) {
@@ -91,6 +109,26 @@ long do_fcntl(int fd, int cmd, unsigned long arg) {
     case F_SETPIPE_SZ:
     case F_GETPIPE_SZ:
       return f->f_op->pipe_fcntl(f.get(), cmd, argi);
+    case F_DUPFD_QUERY:
+      return f_dupfd_query(int(argi), f.get());
+    case F_GETOWN:
+      return f->f_owner_pid.load(std::memory_order_relaxed);
+    case F_SETOWN:
+      // f_setown: a pid (positive) or a process group (negative); stored as given.
+      f->f_owner_pid.store(int(arg), std::memory_order_relaxed);
+      return 0;
+    case F_GETSIG:
+      return f->f_owner_signum.load(std::memory_order_relaxed);
+    case F_SETSIG:
+      if (!valid_signal(arg)) return -EINVAL;  // 0 means SIGIO
+      f->f_owner_signum.store(int(arg), std::memory_order_relaxed);
+      return 0;
+    case F_GETLEASE:
+      return F_UNLCK;  // no leases on these files
+    case F_NOTIFY:
+      // fcntl_dirnotify: clearing (no DN_* bits) succeeds on any file; asking for events
+      // needs a directory.
+      return (argi & ~unsigned(DN_MULTISHOT)) == 0 ? 0 : -ENOTDIR;
     default:
       return -EINVAL;
   }

@@ -47,6 +47,8 @@ File* alloc_file(const FileOps* ops, unsigned flags, unsigned mode, void* privat
   f->f_flags.store(flags, std::memory_order_relaxed);
   f->f_mode = mode;
   f->private_data = private_data;
+  f->f_owner_pid.store(0, std::memory_order_relaxed);
+  f->f_owner_signum.store(0, std::memory_order_relaxed);
   // Published last: a racing fget() that still holds this File's old address may take a
   // reference only once it is a valid file again, and then finds its fd slot changed.
   f->f_count.store(1, std::memory_order_release);

@@ -96,6 +96,9 @@ class File {
   std::atomic<unsigned> f_flags{0};  // O_ACCMODE | O_NONBLOCK | O_DIRECT | ... (F_GETFL)
   unsigned f_mode = 0;               // FMODE_*
   void* private_data = nullptr;
+  // f_owner (F_SETOWN/F_SETSIG): recorded and reported; SIGIO delivery is not modelled.
+  std::atomic<int> f_owner_pid{0};
+  std::atomic<int> f_owner_signum{0};
 
   void get() { f_count.fetch_add(1, std::memory_order_relaxed); }
   void put();

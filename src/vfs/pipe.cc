@@ -330,9 +330,11 @@ const PipeOps g_pipe_ops;
 long do_pipe2(int* fildes, int flags) {
   if (flags & ~(O_CLOEXEC | O_NONBLOCK | O_DIRECT)) return -EINVAL;
   auto* pipe = new PipeInodeInfo;
-  const unsigned shared = unsigned(flags) & (O_NONBLOCK | O_DIRECT);
-  File* rf = alloc_file(&g_pipe_ops, O_RDONLY | shared, FMODE_READ, pipe);
-  File* wf = alloc_file(&g_pipe_ops, O_WRONLY | shared, FMODE_WRITE, pipe);
+  // create_pipe_files: O_DIRECT (packet mode) only on the write end, where pipe_write reads
+  // it; F_GETFL on the read end never shows it.
+  File* rf = alloc_file(&g_pipe_ops, O_RDONLY | (unsigned(flags) & O_NONBLOCK), FMODE_READ, pipe);
+  File* wf = alloc_file(&g_pipe_ops, O_WRONLY | (unsigned(flags) & (O_NONBLOCK | O_DIRECT)),
+                        FMODE_WRITE, pipe);
   FdTable& fdt = current_host()->fdt;
   const uint64_t nofile = rlimit_nofile();
   const bool cloexec = flags & O_CLOEXEC;

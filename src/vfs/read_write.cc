@@ -1,5 +1,6 @@
 // read, write, readv, writev (fs/read_write.c).
 #include <cerrno>
+#include <cstdint>
 
 #include "base/limits.hpp"
 #include "vfs/host.hpp"
@@ -11,6 +12,16 @@ namespace {
 
 bool can_read(File* f) { return f->f_op->has_read() || f->f_op->has_read_iter(); }
 bool can_write(File* f) { return f->f_op->has_write() || f->f_op->has_write_iter(); }
+
+// access_ok (x86-64): the whole range lies in the user address space, TASK_SIZE_MAX with 4-level
+// paging. A count no buffer can have is a fault, found before rw_verify_area's EINVAL.
+constexpr uintptr_t kTaskSizeMax = (uintptr_t(1) << 47) - kPageSize;
+
+bool access_ok(const void* addr, size_t size) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(addr);
+  const uintptr_t sum = a + size;
+  return sum >= a && sum <= kTaskSizeMax;
+}
 
 // import_iovec: UIO_MAXIOV, the array's address, and each length clamped so that the total
 // stays within MAX_RW_COUNT. Fills `out` (at most kUioMaxIov entries).
@@ -35,20 +46,30 @@ long import_iovec(const struct iovec* vec, unsigned long vlen, struct iovec* out
   return 0;
 }
 
-// do_loop_readv_writev: files with only ->read/->write get one call per segment.
+// do_loop_readv_writev: files with only ->read/->write get one call per segment, walked as
+// iov_iter_advance walks them. The first call gets the first segment as it is, even if it is
+// empty (eventfd's write then says EINVAL); after a whole segment, advancing also steps over
+// the empty segments that follow it.
 template <bool kRead>
-ssize_t loop_readv_writev(File* f, const struct iovec* iov, unsigned long n) {
+ssize_t loop_readv_writev(File* f, const struct iovec* iov, unsigned long n, size_t total) {
   ssize_t ret = 0;
-  for (unsigned long i = 0; i < n; ++i) {
-    if (iov[i].iov_len == 0) continue;
-    ssize_t nr = kRead ? f->f_op->read(f, iov[i].iov_base, iov[i].iov_len)
-                       : f->f_op->write(f, iov[i].iov_base, iov[i].iov_len);
+  unsigned long seg = 0;
+  size_t off = 0;  // iov_offset
+  while (total) {
+    char* base = static_cast<char*>(iov[seg].iov_base) + off;
+    const size_t len = iov[seg].iov_len - off;
+    ssize_t nr = kRead ? f->f_op->read(f, base, len) : f->f_op->write(f, base, len);
     if (nr < 0) {
       if (!ret) ret = nr;
       break;
     }
     ret += nr;
-    if (size_t(nr) != iov[i].iov_len) break;
+    if (size_t(nr) != len) break;
+    // iov_iter_advance(nr).
+    total -= size_t(nr);
+    size_t size = size_t(nr) + off;
+    while (seg < n && size >= iov[seg].iov_len) size -= iov[seg++].iov_len;
+    off = size;
   }
   return ret;
 }
@@ -60,6 +81,7 @@ ssize_t ksys_read(int fd, void* buf, size_t count) {
   if (!f) return -EBADF;
   if (!(f->f_mode & FMODE_READ)) return -EBADF;
   if (!can_read(f.get())) return -EINVAL;
+  if (!access_ok(buf, count)) return -EFAULT;
   if (ssize_t(count) < 0) return -EINVAL;  // rw_verify_area
   if (count > kMaxRwCount) count = kMaxRwCount;
   if (f->f_op->has_read()) return f->f_op->read(f.get(), buf, count);
@@ -73,7 +95,8 @@ ssize_t ksys_write(int fd, const void* buf, size_t count) {
   if (!f) return -EBADF;
   if (!(f->f_mode & FMODE_WRITE)) return -EBADF;
   if (!can_write(f.get())) return -EINVAL;
-  if (ssize_t(count) < 0) return -EINVAL;
+  if (!access_ok(buf, count)) return -EFAULT;
+  if (ssize_t(count) < 0) return -EINVAL;  // rw_verify_area
   if (count > kMaxRwCount) count = kMaxRwCount;
   if (f->f_op->has_write()) return f->f_op->write(f.get(), buf, count);
   struct iovec iov = {const_cast<void*>(buf), count};
@@ -90,7 +113,7 @@ ssize_t do_readv(int fd, const struct iovec* vec, unsigned long vlen) {
   size_t total;
   if (long r = import_iovec(vec, vlen, iov, &total); r < 0) return r;
   if (total == 0) return 0;
-  if (!f->f_op->has_read_iter()) return loop_readv_writev<true>(f.get(), iov, vlen);
+  if (!f->f_op->has_read_iter()) return loop_readv_writev<true>(f.get(), iov, vlen, total);
   IovIter it(iov, vlen, total);
   return f->f_op->read_iter(f.get(), it);
 }
@@ -104,7 +127,7 @@ ssize_t do_writev(int fd, const struct iovec* vec, unsigned long vlen) {
   size_t total;
   if (long r = import_iovec(vec, vlen, iov, &total); r < 0) return r;
   if (total == 0) return 0;
-  if (!f->f_op->has_write_iter()) return loop_readv_writev<false>(f.get(), iov, vlen);
+  if (!f->f_op->has_write_iter()) return loop_readv_writev<false>(f.get(), iov, vlen, total);
   IovIter it(iov, vlen, total);
   return f->f_op->write_iter(f.get(), it);
 }

@@ -119,16 +119,17 @@ bool poll_schedule_timeout(PollWqueues* pwq, uint32_t state, int64_t deadline_ns
 }
 
 // do_pollfd: one entry. NVAL bypasses the filter; ERR|HUP are always in it (A5–A7).
-__poll_t do_pollfd(struct pollfd* pollfd, PollTable* pwait, Host* h) {
+// `light`: inside a file_rcu::ReadSection, look at the file without taking a reference.
+__poll_t do_pollfd(struct pollfd* pollfd, PollTable* pwait, Host* h, bool light = false) {
   __poll_t mask = 0;
   const int fd = pollfd->fd;
   if (fd >= 0) {
     mask = POLLNVAL;
-    if (File* f = h->fdt.fget(fd)) {
+    if (File* f = light ? h->fdt.fget_rcu(fd) : h->fdt.fget(fd)) {
       const __poll_t filter = __poll_t(uint16_t(pollfd->events)) | POLLERR | POLLHUP;
       pwait->_key = filter;
       mask = vfs_poll(f, pwait) & filter;
-      fput(f);
+      if (!light) fput(f);
     }
   }
   pollfd->revents = short(mask);
@@ -140,8 +141,9 @@ __poll_t do_pollfd(struct pollfd* pollfd, PollTable* pwait, Host* h) {
 long poll_scan_once(struct pollfd* fds, unsigned nfds, Host* h) {
   PollTable check{nullptr, ~0u};
   long count = 0;
+  file_rcu::ReadSection rcu;  // registers nothing and never sleeps: no references needed
   for (unsigned i = 0; i < nfds; ++i) {
-    if (do_pollfd(&fds[i], &check, h)) ++count;
+    if (do_pollfd(&fds[i], &check, h, true)) ++count;
   }
   return count;
 }
@@ -199,17 +201,18 @@ long max_select_fd(unsigned long n, const FdSetBits& fds, FdTable& fdt) {
 }
 
 // select_poll_one: the wait key is POLLEX_SET plus the sets the fd is in (B16).
-__poll_t select_poll_one(int fd, PollTable* wait, bool in, bool out, Host* h) {
-  File* f = h->fdt.fget(fd);
+__poll_t select_poll_one(int fd, PollTable* wait, bool in, bool out, Host* h, bool light) {
+  File* f = light ? h->fdt.fget_rcu(fd) : h->fdt.fget(fd);
   if (f == nullptr) return POLLNVAL;  // closed since max_select_fd: ready in every set (B8)
   wait->_key = POLLEX_SET | (in ? POLLIN_SET : 0) | (out ? POLLOUT_SET : 0);
   __poll_t mask = vfs_poll(f, wait);
-  fput(f);
+  if (!light) fput(f);
   return mask;
 }
 
 // One scan over every requested fd; returns the number of bits set in the result sets.
-long select_scan(unsigned long n, const FdSetBits& fds, PollTable* wait, Host* h) {
+long select_scan(unsigned long n, const FdSetBits& fds, PollTable* wait, Host* h,
+                 bool light = false) {
   long retval = 0;
   for (unsigned long w = 0; w * kBitsPerLong < n; ++w) {
     const unsigned long in = fds.in[w], out = fds.out[w], ex = fds.ex[w];
@@ -221,7 +224,7 @@ long select_scan(unsigned long n, const FdSetBits& fds, PollTable* wait, Host* h
       all_bits &= all_bits - 1;
       const unsigned long fd = w * kBitsPerLong + j;
       if (fd >= n) break;
-      __poll_t mask = select_poll_one(int(fd), wait, in & bit, out & bit, h);
+      __poll_t mask = select_poll_one(int(fd), wait, in & bit, out & bit, h, light);
       if ((mask & POLLIN_SET) && (in & bit)) {
         res_in |= bit;
         ++retval;
@@ -252,7 +255,10 @@ long do_select(unsigned long n, const FdSetBits& fds, int64_t deadline_ns) {
   n = static_cast<unsigned long>(retval);
 
   PollTable check{nullptr, ~0u};
-  retval = select_scan(n, fds, &check, h);
+  {
+    file_rcu::ReadSection rcu;  // the registration-free scan: no references needed
+    retval = select_scan(n, fds, &check, h, true);
+  }
   if (retval || deadline_ns == kDeadlineNoWait) return retval;
 
   PollWqueues table;
@@ -280,7 +286,12 @@ long do_sys_poll(struct pollfd* ufds, unsigned int nfds, int64_t deadline_ns) {
   if (nfds > rlimit_nofile()) return -EINVAL;
   if (nfds > 0 && ufds == nullptr) return -EFAULT;
   long count = poll_scan_once(ufds, nfds, current_host());
-  if (count || deadline_ns == kDeadlineNoWait) return count;
+  if (count) return count;
+  if (deadline_ns == kDeadlineNoWait) {
+    // do_poll's no-wait pass still ends with the signal check: a signal let in by ppoll's mask
+    // makes even a zero-timeout poll EINTR when nothing is ready (A22).
+    return sched::signal_pending(sched::current()) ? -sched::ERESTARTNOHAND : 0;
+  }
   PollWqueues table;
   poll_initwait(&table);
   long fdcount = do_poll(ufds, nfds, &table, deadline_ns);

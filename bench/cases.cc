@@ -1,0 +1,350 @@
+// ustack-bench cases: each one a template on the Api, registered as BM_<Case>/ustack and
+// BM_<Case>/linux. Every case runs on a ustack host of its own and closes every fd it opened.
+#include "cases.hpp"
+
+#include <benchmark/benchmark.h>
+#include <sched.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "bench_api.hpp"
+
+namespace ustack_bench {
+
+// --- the watchdog ---
+
+void Watchdog::stop() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    done_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Watchdog::run() {
+  using Clock = std::chrono::steady_clock;
+  uint64_t last = beats_.load(std::memory_order_relaxed);
+  Clock::time_point last_change = Clock::now(), kicked{};
+  std::unique_lock<std::mutex> lk(mu_);
+  while (!done_) {
+    cv_.wait_for(lk, std::chrono::milliseconds(50));
+    if (done_) break;
+    const Clock::time_point now = Clock::now();
+    const uint64_t b = beats_.load(std::memory_order_relaxed);
+    if (b != last) {
+      last = b;
+      last_change = now;
+    } else if (!fired() && now - last_change > kStall) {
+      std::fprintf(stderr, "ustack-bench: %s: no progress for %llds, kicking both threads\n", what_,
+                   (long long)kStall.count());
+      fired_.store(true, std::memory_order_relaxed);
+      kicked = now;
+      lk.unlock();
+      kick_();
+      lk.lock();
+    } else if (fired() && now - kicked > kHardExit) {
+      std::fprintf(stderr, "ustack-bench: %s: still stuck %llds after the kick; exiting\n", what_,
+                   (long long)kHardExit.count());
+      std::fflush(stderr);
+      _exit(3);
+    }
+  }
+}
+
+namespace {
+
+constexpr size_t kChunk = 64 * 1024;
+
+void fail(benchmark::State& state, const char* what, int err) {
+  std::string msg = std::string(what) + ": " + std::strerror(err);
+  state.SkipWithError(msg.c_str());
+}
+
+template <class Api>
+bool send(int fd) {
+  const uint64_t one = 1;
+  return Api::write(fd, &one, sizeof one) == sizeof one;
+}
+
+// One eventfd read. Blocking fds: one call. Non-blocking fds (kSpin): spin on EAGAIN until a
+// value arrives or `abort` is raised. Like ustack's busy poll, which spins kBusyPollUs and then
+// sleeps, the spin gives the CPU away (sched_yield) after every kBusyPollUs of fruitless spinning:
+// on an oversubscribed machine two pure spinners can otherwise each burn a whole time slice
+// (milliseconds) waiting for a partner that is not running. On idle cores it never yields.
+constexpr unsigned kBusyPollUs = 50;
+
+template <class Api, bool kSpin>
+bool recv(int fd, const std::atomic<bool>& abort) {
+  uint64_t v;
+  if (Api::read(fd, &v, sizeof v) == sizeof v) return true;
+  if (!kSpin || errno != EAGAIN) return false;
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point until = Clock::now() + std::chrono::microseconds(kBusyPollUs);
+  for (unsigned spins = 1;; spins++) {
+    if (Api::read(fd, &v, sizeof v) == sizeof v) return true;
+    if (errno != EAGAIN || abort.load(std::memory_order_relaxed)) return false;
+    if ((spins & 15) == 0 && Clock::now() >= until) {
+      sched_yield();
+      until = Clock::now() + std::chrono::microseconds(kBusyPollUs);
+    }
+  }
+}
+
+// Raises RLIMIT_NOFILE's soft limit to at least `want` for the case's duration (the process's for
+// Linux, the host's for ustack); restores it after.
+template <class Api>
+class NofileAtLeast {
+ public:
+  explicit NofileAtLeast(rlim_t want) {
+    if (Api::getrlimit(RLIMIT_NOFILE, &old_) != 0) return;
+    if (old_.rlim_cur >= want) {
+      ok_ = true;
+      return;
+    }
+    if (old_.rlim_max != RLIM_INFINITY && old_.rlim_max < want) return;
+    struct rlimit r = old_;
+    r.rlim_cur = want;
+    ok_ = changed_ = Api::setrlimit(RLIMIT_NOFILE, &r) == 0;
+  }
+  ~NofileAtLeast() {
+    if (changed_) Api::setrlimit(RLIMIT_NOFILE, &old_);
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  struct rlimit old_ {};
+  bool ok_ = false, changed_ = false;
+};
+
+// Starts `fn` in a thread and waits (bounded) until it has entered the case's host.
+template <class Fn>
+bool start_partner(std::thread& t, std::atomic<bool>& ready, Fn&& fn) {
+  t = std::thread(std::forward<Fn>(fn));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!ready.load(std::memory_order_acquire)) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+// 1. One thread: eventfd write(1) → poll(that fd, timeout 0) → read.
+template <class Api>
+void EventfdWritePollRead(benchmark::State& state) {
+  typename Api::Env env("bench-eventfd-wpr");
+  typename Api::ThreadScope scope(env);
+  int fd = Api::eventfd(0, EFD_NONBLOCK);
+  if (fd < 0) return fail(state, "eventfd", errno);
+  struct pollfd p = {fd, POLLIN, 0};
+  for (auto _ : state) {
+    if (!send<Api>(fd)) {
+      fail(state, "write", errno);
+      break;
+    }
+    p.revents = 0;
+    if (Api::poll(&p, 1, 0) != 1 || !(p.revents & POLLIN)) {
+      state.SkipWithError("poll did not report the eventfd readable");
+      break;
+    }
+    uint64_t v = 0;
+    if (Api::read(fd, &v, sizeof v) != sizeof v) {
+      fail(state, "read", errno);
+      break;
+    }
+    if (v != 1) {
+      state.SkipWithError("read returned a count other than 1");
+      break;
+    }
+  }
+  Api::close(fd);
+}
+
+// 2. poll over N eventfds, exactly one (the middle one) readable, timeout 0.
+template <class Api, int N>
+void PollNOneReady(benchmark::State& state) {
+  typename Api::Env env("bench-poll");
+  typename Api::ThreadScope scope(env);
+  NofileAtLeast<Api> nofile(N + 64);
+  if (!nofile.ok()) return state.SkipWithError("cannot raise RLIMIT_NOFILE");
+  std::vector<int> fds;
+  std::vector<struct pollfd> pfds;
+  fds.reserve(N);
+  for (int i = 0; i < N; i++) {
+    int fd = Api::eventfd(0, EFD_NONBLOCK);
+    if (fd < 0) {
+      fail(state, "eventfd", errno);
+      break;
+    }
+    fds.push_back(fd);
+    pfds.push_back({fd, POLLIN, 0});
+  }
+  if (int(fds.size()) == N && !send<Api>(fds[N / 2])) fail(state, "write", errno);
+  if (!state.error_occurred()) {
+    for (auto _ : state) {
+      int r = Api::poll(pfds.data(), pfds.size(), 0);
+      if (r != 1) {
+        state.SkipWithError(r < 0 ? "poll failed" : "poll did not report exactly one ready fd");
+        break;
+      }
+      benchmark::DoNotOptimize(pfds.data());
+    }
+  }
+  for (int fd : fds) Api::close(fd);
+}
+
+// 3. Two threads through one pipe: the partner writes 64 KiB chunks, the timed thread reads 64 KiB
+// per iteration (blocking both ways).
+template <class Api>
+void PipeThroughput64K(benchmark::State& state) {
+  typename Api::Env env("bench-pipe");
+  typename Api::ThreadScope scope(env);
+  int p[2];
+  if (Api::pipe2(p, 0) != 0) return fail(state, "pipe2", errno);
+  std::atomic<bool> stop{false}, ready{false};
+  Watchdog wd("PipeThroughput64K", [&] {
+    // Unblock both sides: make both ends non-blocking, put a byte in, take a chunk out.
+    typename Api::ThreadScope s(env);
+    Api::fcntl(p[0], F_SETFL, O_NONBLOCK);
+    Api::fcntl(p[1], F_SETFL, O_NONBLOCK);
+    char c = 0;
+    Api::write(p[1], &c, 1);
+    static char sink[kChunk];
+    Api::read(p[0], sink, sizeof sink);
+  });
+  std::thread writer;
+  const bool started = start_partner(writer, ready, [&] {
+    typename Api::ThreadScope s(env);
+    ready.store(true, std::memory_order_release);
+    std::vector<char> buf(kChunk, 'x');
+    while (!stop.load(std::memory_order_relaxed) && !wd.fired()) {
+      size_t off = 0;
+      while (off < kChunk) {
+        ssize_t n = Api::write(p[1], buf.data() + off, kChunk - off);
+        if (n <= 0) break;
+        off += size_t(n);
+      }
+      if (off < kChunk) break;
+      wd.beat();
+    }
+    Api::close(p[1]);  // the reader sees EOF
+  });
+  std::vector<char> buf(kChunk);
+  if (!started) {
+    state.SkipWithError("writer thread did not start");
+  } else {
+    for (auto _ : state) {
+      size_t got = 0;
+      while (got < kChunk) {
+        ssize_t n = Api::read(p[0], buf.data(), kChunk - got);
+        if (n <= 0) break;
+        got += size_t(n);
+      }
+      if (got < kChunk || wd.fired()) {
+        if (wd.fired())
+          state.SkipWithError("stalled: no progress for 5 s (lost wake-up?)");
+        else
+          fail(state, "read", errno);
+        break;
+      }
+    }
+  }
+  stop.store(true, std::memory_order_relaxed);
+  // Drain until EOF: a writer blocked on a full pipe finishes its chunk, sees stop and closes.
+  while (Api::read(p[0], buf.data(), kChunk) > 0) {
+  }
+  writer.join();
+  wd.stop();
+  Api::close(p[0]);
+  if (!state.error_occurred()) state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(kChunk));
+}
+
+// 4./5. Ping-pong over two eventfds: the timed thread writes e1 and waits on e2, the partner waits
+// on e1 and writes e2. One iteration is one round trip.
+//   kBusy = false: blocking reads on both sides.
+//   kBusy = true:  ustack: blocking reads on a host with busy_poll = 50 µs (the read spins on the
+//                  task's state word before sleeping); Linux (no eventfd busy poll): non-blocking
+//                  fds and a user-space EAGAIN spin.
+template <class Api, bool kBusy>
+void EventfdPingPong(benchmark::State& state) {
+  constexpr bool kSpin = kBusy && !Api::kIsUstack;
+  typename Api::Env env(kBusy ? "bench-pingpong-busy" : "bench-pingpong", kBusy ? kBusyPollUs : 0);
+  typename Api::ThreadScope scope(env);
+  const int flags = kSpin ? EFD_NONBLOCK : 0;
+  const int e1 = Api::eventfd(0, flags);
+  const int e2 = Api::eventfd(0, flags);
+  if (e1 < 0 || e2 < 0) {
+    fail(state, "eventfd", errno);
+    if (e1 >= 0) Api::close(e1);
+    if (e2 >= 0) Api::close(e2);
+    return;
+  }
+  std::atomic<bool> stop{false}, ready{false};
+  Watchdog wd(kBusy ? "EventfdPingPongBusyPoll" : "EventfdPingPong", [&] {
+    typename Api::ThreadScope s(env);
+    send<Api>(e1);
+    send<Api>(e2);
+  });
+  std::thread partner;
+  const bool started = start_partner(partner, ready, [&] {
+    typename Api::ThreadScope s(env);
+    ready.store(true, std::memory_order_release);
+    for (;;) {
+      if (!recv<Api, kSpin>(e1, stop) || stop.load(std::memory_order_relaxed)) break;
+      if (!send<Api>(e2)) break;
+      wd.beat();
+    }
+  });
+  if (!started) {
+    state.SkipWithError("partner thread did not start");
+  } else {
+    for (auto _ : state) {
+      if (!send<Api>(e1)) {
+        fail(state, "write", errno);
+        break;
+      }
+      if (!recv<Api, kSpin>(e2, wd.fired_flag()) || wd.fired()) {
+        if (wd.fired())
+          state.SkipWithError("stalled: no progress for 5 s (lost wake-up?)");
+        else
+          fail(state, "read", errno);
+        break;
+      }
+    }
+  }
+  stop.store(true, std::memory_order_relaxed);
+  send<Api>(e1);  // the partner, asleep on e1 (or spinning), wakes, sees stop and leaves
+  partner.join();
+  wd.stop();
+  Api::close(e1);
+  Api::close(e2);
+}
+
+template <class Api>
+void add(const char* case_name, void (*fn)(benchmark::State&)) {
+  const std::string name = std::string("BM_") + case_name + "/" + Api::kName;
+  benchmark::RegisterBenchmark(name.c_str(), fn)->UseRealTime()->Unit(benchmark::kNanosecond);
+}
+
+}  // namespace
+
+void register_cases() {
+  add<UstackApi>("EventfdWritePollRead", EventfdWritePollRead<UstackApi>);
+  add<LinuxApi>("EventfdWritePollRead", EventfdWritePollRead<LinuxApi>);
+  add<UstackApi>("Poll10OneReady", PollNOneReady<UstackApi, 10>);
+  add<LinuxApi>("Poll10OneReady", PollNOneReady<LinuxApi, 10>);
+  add<UstackApi>("Poll1000OneReady", PollNOneReady<UstackApi, 1000>);
+  add<LinuxApi>("Poll1000OneReady", PollNOneReady<LinuxApi, 1000>);
+  add<UstackApi>("PipeThroughput64K", PipeThroughput64K<UstackApi>);
+  add<LinuxApi>("PipeThroughput64K", PipeThroughput64K<LinuxApi>);
+  add<UstackApi>("EventfdPingPong", EventfdPingPong<UstackApi, false>);
+  add<LinuxApi>("EventfdPingPong", EventfdPingPong<LinuxApi, false>);
+  add<UstackApi>("EventfdPingPongBusyPoll", EventfdPingPong<UstackApi, true>);
+  add<LinuxApi>("EventfdPingPongBusyPoll", EventfdPingPong<LinuxApi, true>);
+}
+
+}  // namespace ustack_bench

@@ -1,0 +1,300 @@
+// ustack-bench: runs every case on ustack and on the host kernel, then prints one table (or JSON)
+// with both numbers, their ratio and the speed targets of DESIGN.md §8.
+//
+//   ustack-bench [--quick] [--json] [--benchmark_* flags of Google Benchmark]
+//
+//   --quick  short runs (min time 0.05 s per case; `make demo`); default 0.3 s
+//   --json   print the summary as JSON on stdout instead of Google Benchmark's lines and the table
+// ratio: for times, linux time / ustack time; for throughput, ustack MB/s / linux MB/s. Either
+// way, > 1 means ustack is faster.
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include "cases.hpp"
+
+namespace {
+
+enum class Kind { kTime, kThroughput };
+enum class Target { kNone, kRatioAtLeast, kUstackNsAtMost };
+
+struct CaseInfo {
+  const char* name;
+  Kind kind;
+  Target target;
+  double value;
+  const char* text;
+};
+
+constexpr CaseInfo kCases[] = {
+    {"EventfdWritePollRead", Kind::kTime, Target::kRatioAtLeast, 10, "ratio >= 10x"},
+    {"Poll10OneReady", Kind::kTime, Target::kNone, 0, ""},
+    {"Poll1000OneReady", Kind::kTime, Target::kRatioAtLeast, 5, "ratio >= 5x"},
+    {"PipeThroughput64K", Kind::kThroughput, Target::kNone, 0, ""},
+    {"EventfdPingPong", Kind::kTime, Target::kRatioAtLeast, 1.0, "ratio >= 1.0x"},
+    {"EventfdPingPongBusyPoll", Kind::kTime, Target::kUstackNsAtMost, 1000, "ustack <= 1 us/rt"},
+};
+
+// All runs of one benchmark (several with --benchmark_repetitions); we report the median.
+struct Side {
+  std::vector<double> ns;   // real time per iteration
+  std::vector<double> bps;  // bytes per second, when the case sets it
+  std::string error;
+  bool present() const { return !ns.empty() || !error.empty(); }
+  bool ok() const { return !ns.empty() && error.empty(); }
+};
+
+double median(std::vector<double> v) {
+  if (v.empty()) return NAN;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+double to_ns(double t, benchmark::TimeUnit u) {
+  switch (u) {
+    case benchmark::kNanosecond: return t;
+    case benchmark::kMicrosecond: return t * 1e3;
+    case benchmark::kMillisecond: return t * 1e6;
+    case benchmark::kSecond: return t * 1e9;
+  }
+  return t;
+}
+
+// Collects every run by name; echoes Google Benchmark's usual console lines unless quiet.
+class Collector : public benchmark::ConsoleReporter {
+ public:
+  Collector(bool echo, bool color)
+      : ConsoleReporter(color ? OO_ColorTabular : OO_Tabular), echo_(echo) {}
+
+  bool ReportContext(const Context& context) override {
+    return echo_ ? ConsoleReporter::ReportContext(context) : true;
+  }
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& r : runs) {
+      if (r.run_type != Run::RT_Iteration) continue;  // aggregates: we take our own median
+      Side& s = sides_[r.run_name.function_name];
+      if (r.error_occurred) {
+        s.error = r.error_message;
+        continue;
+      }
+      s.ns.push_back(to_ns(r.GetAdjustedRealTime(), r.time_unit));
+      auto it = r.counters.find("bytes_per_second");
+      if (it != r.counters.end()) s.bps.push_back(it->second.value);
+    }
+    if (echo_) ConsoleReporter::ReportRuns(runs);
+  }
+  void Finalize() override {
+    if (echo_) ConsoleReporter::Finalize();
+  }
+
+  const Side* side(const std::string& name) const {
+    auto it = sides_.find(name);
+    return it == sides_.end() ? nullptr : &it->second;
+  }
+
+ private:
+  bool echo_;
+  std::map<std::string, Side> sides_;
+};
+
+struct Row {
+  const CaseInfo* info;
+  const Side* us = nullptr;  // ustack
+  const Side* lx = nullptr;  // linux
+  double us_val = NAN, lx_val = NAN;  // ns per iteration, or MB/s for throughput
+  double ratio = NAN;                 // > 1: ustack faster
+  const char* status = nullptr;       // PASS / MISS / nullptr (no target, or not measured)
+};
+
+Row make_row(const CaseInfo& c, const Collector& col) {
+  Row r;
+  r.info = &c;
+  r.us = col.side(std::string("BM_") + c.name + "/ustack");
+  r.lx = col.side(std::string("BM_") + c.name + "/linux");
+  auto value = [&](const Side* s) -> double {
+    if (!s || !s->ok()) return NAN;
+    return c.kind == Kind::kTime ? median(s->ns) : median(s->bps) / 1e6;
+  };
+  r.us_val = value(r.us);
+  r.lx_val = value(r.lx);
+  if (!std::isnan(r.us_val) && !std::isnan(r.lx_val) && r.us_val > 0 && r.lx_val > 0)
+    r.ratio = c.kind == Kind::kTime ? r.lx_val / r.us_val : r.us_val / r.lx_val;
+  switch (c.target) {
+    case Target::kNone: break;
+    case Target::kRatioAtLeast:
+      if (!std::isnan(r.ratio)) r.status = r.ratio >= c.value ? "PASS" : "MISS";
+      break;
+    case Target::kUstackNsAtMost:
+      if (!std::isnan(r.us_val)) r.status = r.us_val <= c.value ? "PASS" : "MISS";
+      break;
+  }
+  return r;
+}
+
+std::string fmt_value(const Row& r, double v, const Side* s) {
+  char buf[64];
+  if (s && !s->error.empty()) return "ERROR";
+  if (std::isnan(v)) return "-";
+  if (r.info->kind == Kind::kThroughput)
+    std::snprintf(buf, sizeof buf, "%.0f MB/s", v);
+  else if (v < 1e3)
+    std::snprintf(buf, sizeof buf, "%.1f ns", v);
+  else if (v < 1e6)
+    std::snprintf(buf, sizeof buf, "%.2f us", v / 1e3);
+  else
+    std::snprintf(buf, sizeof buf, "%.2f ms", v / 1e6);
+  return buf;
+}
+
+void print_table(const std::vector<Row>& rows, double min_time) {
+  std::printf("\nustack vs Linux (median real time per iteration; min time %.2g s per case)\n",
+              min_time);
+  std::printf("ratio: linux time / ustack time, or ustack MB/s / linux MB/s: > 1 means ustack faster\n\n");
+  std::printf("%-26s %14s %14s %9s   %s\n", "case", "ustack", "linux", "ratio", "target");
+  std::printf("%s\n", std::string(26 + 1 + 14 + 1 + 14 + 1 + 9 + 3 + 24, '-').c_str());
+  for (const Row& r : rows) {
+    if (!r.us && !r.lx) continue;  // filtered out
+    char ratio[32] = "-";
+    if (!std::isnan(r.ratio)) std::snprintf(ratio, sizeof ratio, "%.2fx", r.ratio);
+    std::string target = r.info->text;
+    if (r.info->target != Target::kNone) target += std::string("  ") + (r.status ? r.status : "n/a");
+    std::printf("%-26s %14s %14s %9s   %s\n", r.info->name, fmt_value(r, r.us_val, r.us).c_str(),
+                fmt_value(r, r.lx_val, r.lx).c_str(), ratio, target.c_str());
+  }
+  if (std::none_of(rows.begin(), rows.end(), [](const Row& r) { return r.us || r.lx; }))
+    std::printf("(no case matched the filter)\n");
+  for (const Row& r : rows) {
+    if (r.us && !r.us->error.empty())
+      std::printf("error: BM_%s/ustack: %s\n", r.info->name, r.us->error.c_str());
+    if (r.lx && !r.lx->error.empty())
+      std::printf("error: BM_%s/linux: %s\n", r.info->name, r.lx->error.c_str());
+  }
+}
+
+std::string json_str(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += char(c);
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += char(c);
+    }
+  }
+  return out + "\"";
+}
+
+std::string json_num(double v) {
+  if (std::isnan(v)) return "null";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+void print_json(const std::vector<Row>& rows, double min_time) {
+  std::printf("{\n  \"min_time_s\": %s,\n", json_num(min_time).c_str());
+  std::printf("  \"ratio\": \"linux time / ustack time, or ustack MB/s / linux MB/s; > 1 means ustack faster\",\n");
+  std::printf("  \"cases\": [");
+  bool first = true;
+  for (const Row& r : rows) {
+    if (!r.us && !r.lx) continue;
+    std::printf("%s\n    {\"case\": %s, \"unit\": %s, \"ustack\": %s, \"linux\": %s, \"ratio\": %s",
+                first ? "" : ",", json_str(r.info->name).c_str(),
+                r.info->kind == Kind::kTime ? "\"ns\"" : "\"MB/s\"", json_num(r.us_val).c_str(),
+                json_num(r.lx_val).c_str(), json_num(r.ratio).c_str());
+    first = false;
+    if (r.info->target != Target::kNone)
+      std::printf(", \"target\": %s, \"status\": %s", json_str(r.info->text).c_str(),
+                  r.status ? json_str(r.status).c_str() : "null");
+    if (r.us && !r.us->error.empty())
+      std::printf(", \"ustack_error\": %s", json_str(r.us->error).c_str());
+    if (r.lx && !r.lx->error.empty())
+      std::printf(", \"linux_error\": %s", json_str(r.lx->error).c_str());
+    std::printf("}");
+  }
+  std::printf("\n  ]\n}\n");
+}
+
+void usage() {
+  std::printf(
+      "usage: ustack-bench [--quick] [--json] [--benchmark_* flags]\n"
+      "  --quick  short runs (min time 0.05 s per case)\n"
+      "  --json   print the summary as JSON instead of the table\n"
+      "Google Benchmark's flags (e.g. --benchmark_filter=PingPong, --benchmark_repetitions=5)\n"
+      "pass through; cases are named BM_<Case>/ustack and BM_<Case>/linux.\n\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = false, json = false, help = false;
+  double min_time = 0.3;
+  std::vector<std::string> pass;  // arguments for Google Benchmark
+  for (int i = 1; i < argc; i++) {
+    const char* a = argv[i];
+    if (!std::strcmp(a, "--quick")) {
+      quick = true;
+    } else if (!std::strcmp(a, "--json")) {
+      json = true;
+    } else {
+      if (!std::strcmp(a, "--help") || !std::strcmp(a, "-h")) help = true;
+      if (!std::strncmp(a, "--benchmark_min_time=", 21)) min_time = std::atof(a + 21);
+      pass.emplace_back(a);
+    }
+  }
+  if (help) usage();
+  bool user_min_time = false;
+  for (const std::string& a : pass) user_min_time |= a.rfind("--benchmark_min_time=", 0) == 0;
+  if (!user_min_time) {
+    if (quick) min_time = 0.05;
+    pass.insert(pass.begin(), "--benchmark_min_time=" + std::to_string(min_time));
+  }
+
+  std::vector<char*> args;
+  args.push_back(argv[0]);
+  for (std::string& a : pass) args.push_back(a.data());
+  args.push_back(nullptr);
+  int n = int(args.size()) - 1;
+  benchmark::Initialize(&n, args.data());
+  if (benchmark::ReportUnrecognizedArguments(n, args.data())) return 1;
+
+  ustack_bench::register_cases();
+  // --benchmark_color: auto (colour on a terminal), or yes/true/1, or no/false/0.
+  bool color = isatty(STDOUT_FILENO);
+  for (const std::string& a : pass)
+    if (a.rfind("--benchmark_color=", 0) == 0) {
+      const std::string v = a.substr(18);
+      if (v == "yes" || v == "true" || v == "1") color = true;
+      if (v == "no" || v == "false" || v == "0") color = false;
+    }
+  Collector collector(/*echo=*/!json, color);
+  benchmark::RunSpecifiedBenchmarks(&collector);
+  benchmark::Shutdown();
+
+  std::vector<Row> rows;
+  bool errors = false;
+  for (const CaseInfo& c : kCases) {
+    rows.push_back(make_row(c, collector));
+    const Row& r = rows.back();
+    errors |= (r.us && !r.us->error.empty()) || (r.lx && !r.lx->error.empty());
+  }
+  if (json)
+    print_json(rows, min_time);
+  else
+    print_table(rows, min_time);
+  std::fflush(stdout);
+  return errors ? 1 : 0;
+}
