@@ -5,6 +5,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/select.h>
@@ -33,6 +34,14 @@ int ustack_select(int nfds, fd_set* readfds, fd_set* writefds, fd_set* exceptfds
                   struct timeval* timeout);
 int ustack_pselect(int nfds, fd_set* readfds, fd_set* writefds, fd_set* exceptfds,
                    const struct timespec* timeout, const sigset_t* sigmask);
+int ustack_epoll_create(int size);
+int ustack_epoll_create1(int flags);
+int ustack_epoll_ctl(int epfd, int op, int fd, struct epoll_event* event);
+int ustack_epoll_wait(int epfd, struct epoll_event* events, int maxevents, int timeout_ms);
+int ustack_epoll_pwait(int epfd, struct epoll_event* events, int maxevents, int timeout_ms,
+                       const sigset_t* sigmask);
+int ustack_epoll_pwait2(int epfd, struct epoll_event* events, int maxevents,
+                        const struct timespec* timeout, const sigset_t* sigmask);
 int ustack_eventfd(unsigned int initval, int flags);
 int ustack_eventfd_read(int fd, eventfd_t* value);
 int ustack_eventfd_write(int fd, eventfd_t value);

@@ -9,6 +9,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/select.h>
@@ -38,6 +39,16 @@ int ppoll(struct pollfd* fds, nfds_t nfds, const struct timespec* tmo_p, const s
 int select(int nfds, fd_set* readfds, fd_set* writefds, fd_set* exceptfds, struct timeval* timeout);
 int pselect(int nfds, fd_set* readfds, fd_set* writefds, fd_set* exceptfds,
             const struct timespec* timeout, const sigset_t* sigmask);
+
+// --- epoll (fs/eventpoll.c) ---
+int epoll_create(int size);
+int epoll_create1(int flags);
+int epoll_ctl(int epfd, int op, int fd, struct epoll_event* event);
+int epoll_wait(int epfd, struct epoll_event* events, int maxevents, int timeout_ms);
+int epoll_pwait(int epfd, struct epoll_event* events, int maxevents, int timeout_ms,
+                const sigset_t* sigmask);
+int epoll_pwait2(int epfd, struct epoll_event* events, int maxevents,
+                 const struct timespec* timeout, const sigset_t* sigmask);
 
 // --- eventfd (fs/eventfd.c) ---
 int eventfd(unsigned int initval, int flags);

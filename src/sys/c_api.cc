@@ -50,6 +50,22 @@ int ustack_pselect(int nfds, fd_set* readfds, fd_set* writefds, fd_set* exceptfd
                    const struct timespec* timeout, const sigset_t* sigmask) {
   return ustack::pselect(nfds, readfds, writefds, exceptfds, timeout, sigmask);
 }
+int ustack_epoll_create(int size) { return ustack::epoll_create(size); }
+int ustack_epoll_create1(int flags) { return ustack::epoll_create1(flags); }
+int ustack_epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) {
+  return ustack::epoll_ctl(epfd, op, fd, event);
+}
+int ustack_epoll_wait(int epfd, struct epoll_event* events, int maxevents, int timeout_ms) {
+  return ustack::epoll_wait(epfd, events, maxevents, timeout_ms);
+}
+int ustack_epoll_pwait(int epfd, struct epoll_event* events, int maxevents, int timeout_ms,
+                       const sigset_t* sigmask) {
+  return ustack::epoll_pwait(epfd, events, maxevents, timeout_ms, sigmask);
+}
+int ustack_epoll_pwait2(int epfd, struct epoll_event* events, int maxevents,
+                        const struct timespec* timeout, const sigset_t* sigmask) {
+  return ustack::epoll_pwait2(epfd, events, maxevents, timeout, sigmask);
+}
 int ustack_eventfd(unsigned int initval, int flags) { return ustack::eventfd(initval, flags); }
 int ustack_eventfd_read(int fd, eventfd_t* value) { return ustack::eventfd_read(fd, value); }
 int ustack_eventfd_write(int fd, eventfd_t value) { return ustack::eventfd_write(fd, value); }

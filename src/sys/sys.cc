@@ -7,6 +7,7 @@
 
 #include <cstdarg>
 #include <cerrno>
+#include <climits>
 
 #include "base/clock.hpp"
 #include "base/compiler.hpp"
@@ -114,7 +115,8 @@ class SigmaskScope {
   // poll_select_finish: restore_saved_sigmask_unless(ret == -ERESTARTNOHAND).
   long finish(long ret) {
     if (mask_ == nullptr) return ret;
-    if (deferred_ && ret == -sched::ERESTARTNOHAND) pthread_sigmask(SIG_SETMASK, mask_, nullptr);
+    if (deferred_ && (ret == -sched::ERESTARTNOHAND || ret == -EINTR))
+      pthread_sigmask(SIG_SETMASK, mask_, nullptr);
     pthread_sigmask(SIG_SETMASK, &old_, nullptr);
     mask_ = nullptr;
     return ret;
@@ -214,6 +216,70 @@ int pselect(int nfds, fd_set* readfds, fd_set* writefds, fd_set* exceptfds,
     SigmaskScope mask(sigmask);
     // glibc's pselect passes a copy of the timeout: nothing is written back (A23, B13).
     return mask.finish(vfs::core_sys_select(nfds, readfds, writefds, exceptfds, deadline));
+  });
+}
+
+// --- epoll ---
+
+int epoll_create(int size) {
+  return syscall<int>([&]() -> long {
+    if (size <= 0) return -EINVAL;  // the size is only checked, then ignored (C1)
+    return vfs::do_epoll_create(0);
+  });
+}
+
+int epoll_create1(int flags) {
+  return syscall<int>([&] { return vfs::do_epoll_create(flags); });
+}
+
+int epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) {
+  return syscall<int>([&] { return vfs::do_epoll_ctl(epfd, op, fd, event); });
+}
+
+namespace {
+
+// EP_MAX_EVENTS: INT_MAX / sizeof(struct epoll_event) (packed, 12 bytes on x86-64: C40).
+constexpr int kEpMaxEvents = int(INT_MAX / sizeof(struct epoll_event));
+
+long epoll_wait_common(int epfd, struct epoll_event* events, int maxevents, int64_t deadline) {
+  if (maxevents <= 0 || maxevents > kEpMaxEvents) return -EINVAL;
+  return vfs::do_epoll_wait(epfd, events, maxevents, deadline);
+}
+
+int64_t epoll_ms_deadline(int timeout_ms) {
+  // ep_timeout_to_timespec: any negative timeout waits forever (C43).
+  if (timeout_ms < 0) return kNoDeadline;
+  int64_t deadline;
+  set_timeout(timeout_ms / 1000, int64_t(timeout_ms % 1000) * 1000000, &deadline);
+  return deadline;
+}
+
+}  // namespace
+
+int epoll_wait(int epfd, struct epoll_event* events, int maxevents, int timeout_ms) {
+  return syscall<int>([&] {
+    return epoll_wait_common(epfd, events, maxevents, epoll_ms_deadline(timeout_ms));
+  });
+}
+
+int epoll_pwait(int epfd, struct epoll_event* events, int maxevents, int timeout_ms,
+                const sigset_t* sigmask) {
+  return syscall<int>([&] {
+    SigmaskScope mask(sigmask);
+    return mask.finish(
+        epoll_wait_common(epfd, events, maxevents, epoll_ms_deadline(timeout_ms)));
+  });
+}
+
+int epoll_pwait2(int epfd, struct epoll_event* events, int maxevents,
+                 const struct timespec* timeout, const sigset_t* sigmask) {
+  return syscall<int>([&]() -> long {
+    int64_t deadline = kNoDeadline;  // NULL: wait forever (C44)
+    if (timeout != nullptr) {
+      if (long r = set_timeout(timeout->tv_sec, timeout->tv_nsec, &deadline); r < 0) return r;
+    }
+    SigmaskScope mask(sigmask);
+    return mask.finish(epoll_wait_common(epfd, events, maxevents, deadline));
   });
 }
 

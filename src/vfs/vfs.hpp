@@ -4,6 +4,7 @@
 #pragma once
 
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -32,6 +33,12 @@ inline constexpr int64_t kDeadlineNoWait = 0;
 long do_sys_poll(struct pollfd* ufds, unsigned int nfds, int64_t deadline_ns);
 // *deadline_ns is an in/out deadline as above; nfds already checked non-negative.
 long core_sys_select(int n, fd_set* inp, fd_set* outp, fd_set* exp, int64_t deadline_ns);
+
+// fs/eventpoll.c
+long do_epoll_create(int flags);
+long do_epoll_ctl(int epfd, int op, int fd, struct epoll_event* event);
+// maxevents already checked; deadline as for poll.
+long do_epoll_wait(int epfd, struct epoll_event* events, int maxevents, int64_t deadline_ns);
 
 // fs/eventfd.c, fs/pipe.c
 long do_eventfd(unsigned int count, int flags);

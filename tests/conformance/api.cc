@@ -10,7 +10,9 @@ const Api kLinuxApi = {
     "linux",     true,
     ::close,     ::dup,        ::dup2,         ::dup3,     ::fcntl,     ::ioctl,
     ::read,      ::write,      ::readv,        ::writev,   ::poll,      ::ppoll,
-    ::select,    ::pselect,    ::eventfd,      ::eventfd_read,          ::eventfd_write,
+    ::select,    ::pselect,
+    ::epoll_create, ::epoll_create1, ::epoll_ctl, ::epoll_wait, ::epoll_pwait, ::epoll_pwait2,
+    ::eventfd,      ::eventfd_read,          ::eventfd_write,
     ::pipe,      ::pipe2,
     [](int r, struct rlimit* l) { return ::getrlimit(static_cast<__rlimit_resource>(r), l); },
     [](int r, const struct rlimit* l) {
@@ -24,6 +26,8 @@ const Api kUstackApi = {
     ustack::close,   ustack::dup,        ustack::dup2,     ustack::dup3,   ustack::fcntl,
     ustack::ioctl,   ustack::read,       ustack::write,    ustack::readv,  ustack::writev,
     ustack::poll,    ustack::ppoll,      ustack::select,   ustack::pselect,
+    ustack::epoll_create, ustack::epoll_create1, ustack::epoll_ctl, ustack::epoll_wait,
+    ustack::epoll_pwait, ustack::epoll_pwait2,
     ustack::eventfd, ustack::eventfd_read, ustack::eventfd_write, ustack::pipe, ustack::pipe2,
     ustack::getrlimit, ustack::setrlimit, ustack::sigaction,
 };

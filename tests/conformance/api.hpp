@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
@@ -39,6 +40,12 @@ struct Api {
   int (*ppoll)(struct pollfd*, nfds_t, const struct timespec*, const sigset_t*);
   int (*select)(int, fd_set*, fd_set*, fd_set*, struct timeval*);
   int (*pselect)(int, fd_set*, fd_set*, fd_set*, const struct timespec*, const sigset_t*);
+  int (*epoll_create)(int);
+  int (*epoll_create1)(int);
+  int (*epoll_ctl)(int, int, int, struct epoll_event*);
+  int (*epoll_wait)(int, struct epoll_event*, int, int);
+  int (*epoll_pwait)(int, struct epoll_event*, int, int, const sigset_t*);
+  int (*epoll_pwait2)(int, struct epoll_event*, int, const struct timespec*, const sigset_t*);
   int (*eventfd)(unsigned int, int);
   int (*eventfd_read)(int, eventfd_t*);
   int (*eventfd_write)(int, eventfd_t);
