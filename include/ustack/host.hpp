@@ -19,6 +19,9 @@ Host* host_create(const char* name);
 void host_put(Host* host);
 Host* default_host();
 
+// fs.epoll.max_user_watches for this host (default: the real machine's value).
+void host_set_max_user_watches(Host* host, long n);
+
 // net.core.busy_poll for this host: microseconds a blocking wait spins before it sleeps.
 void host_set_busy_poll_us(Host* host, unsigned us);
 

@@ -27,6 +27,10 @@ inline constexpr size_t kPipeBuf = 4096;              // PIPE_BUF: atomic write 
 inline constexpr unsigned kPipeDefBuffers = 16;       // PIPE_DEF_BUFFERS: 64 KiB default
 inline constexpr unsigned kPipeMaxSize = 1048576;     // fs.pipe-max-size
 
+// --- epoll (fs/eventpoll.c) ---
+inline constexpr int kEpMaxNests = 4;                 // EP_MAX_NESTS: at most 5 epoll levels
+inline constexpr long kMaxUserWatchesDefault = 1L << 20;  // used if /proc is unreadable
+
 // --- time ---
 inline constexpr int64_t kNsecPerSec = 1000000000;
 inline constexpr int64_t kNoDeadline = INT64_MAX;     // schedule_timeout(MAX_SCHEDULE_TIMEOUT)

@@ -11,9 +11,14 @@
 
 namespace ustack {
 
+// How many SpinLocks the calling thread holds. Deferred work that must not run under a spinlock
+// (the futex wakes of sched's wake_q) waits until this is back to zero.
+inline __attribute__((tls_model("initial-exec"))) thread_local unsigned tls_spin_depth = 0;
+
 class SpinLock {
  public:
   void lock() noexcept {
+    ++tls_spin_depth;
     for (;;) {
       if (!locked_.exchange(true, std::memory_order_acquire)) return;
       for (int spins = 0; locked_.load(std::memory_order_relaxed); ++spins) {
@@ -25,8 +30,15 @@ class SpinLock {
       }
     }
   }
-  bool try_lock() noexcept { return !locked_.exchange(true, std::memory_order_acquire); }
-  void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+  bool try_lock() noexcept {
+    if (locked_.exchange(true, std::memory_order_acquire)) return false;
+    ++tls_spin_depth;
+    return true;
+  }
+  void unlock() noexcept {
+    locked_.store(false, std::memory_order_release);
+    --tls_spin_depth;
+  }
   bool is_locked() const noexcept { return locked_.load(std::memory_order_relaxed); }
 
  private:

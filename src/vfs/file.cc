@@ -110,7 +110,8 @@ void File::put() {
 
 void File::__fput() {
   file_rcu::synchronize();
-  // The last reference. (epoll's eventpoll_release hooks in here.)
+  if (!list_empty(&f_ep)) eventpoll_release_file(this);
+  USTACK_ASSERT(list_empty(&f_ep));
   f_op->release(this);
   f_op = nullptr;
   private_data = nullptr;

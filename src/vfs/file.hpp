@@ -21,6 +21,8 @@
 #include <cstring>
 
 #include "base/compiler.hpp"
+#include "base/list.hpp"
+#include "base/spinlock.hpp"
 #include "wait/wait.hpp"
 
 namespace ustack {
@@ -99,6 +101,10 @@ class File {
   // f_owner (F_SETOWN/F_SETSIG): recorded and reported; SIGIO delivery is not modelled.
   std::atomic<int> f_owner_pid{0};
   std::atomic<int> f_owner_signum{0};
+  // The epoll items watching this file (EpItem::fllink): f_ep in the kernel. Under f_lock;
+  // emptiness is read without it (the last fput skips eventpoll_release_file if empty).
+  SpinLock f_lock;
+  ListHead f_ep;
 
   void get() { f_count.fetch_add(1, std::memory_order_relaxed); }
   void put();
@@ -147,6 +153,10 @@ class ReadSection {
   unsigned idx_;
 };
 }  // namespace file_rcu
+
+// eventpoll_release (fs/eventpoll.c): the last reference to a watched file is gone; every
+// epoll item watching it goes, silently (C24).
+void eventpoll_release_file(File* file);
 
 // alloc_file_pseudo: a new File with one reference. private_data is owned by f_op->release.
 File* alloc_file(const FileOps* ops, unsigned flags, unsigned mode, void* private_data);

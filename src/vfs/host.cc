@@ -6,14 +6,26 @@
 
 #include <unistd.h>
 
+#include <cstdio>
+
 #include <ustack/host.hpp>
 
 namespace ustack {
 
 namespace {
+long read_max_user_watches() {
+  long v = kMaxUserWatchesDefault;
+  if (FILE* f = std::fopen("/proc/sys/fs/epoll/max_user_watches", "r")) {
+    if (std::fscanf(f, "%ld", &v) != 1) v = kMaxUserWatchesDefault;
+    std::fclose(f);
+  }
+  return v;
+}
+
 Host* make_host(const char* name) {
   Host* h = new Host(name ? name : "host");
   h->cap_sys_resource = geteuid() == 0;
+  h->max_user_watches.store(read_max_user_watches(), std::memory_order_relaxed);
   return h;
 }
 }  // namespace
@@ -35,6 +47,10 @@ void host_put(Host* host) {
   // The host's files are closed when its last reference goes; a task still inside it holds
   // one through HostScope.
   host->put();
+}
+
+void host_set_max_user_watches(Host* host, long n) {
+  host->max_user_watches.store(n, std::memory_order_relaxed);
 }
 
 void host_set_busy_poll_us(Host* host, unsigned us) {

@@ -27,6 +27,10 @@ class Host {
   std::atomic<uint64_t> nofile_cur{kRlimitNofileCur};  // RLIMIT_NOFILE soft
   std::atomic<uint64_t> nofile_max{kRlimitNofileMax};  // RLIMIT_NOFILE hard
   std::atomic<int64_t> busy_poll_ns{0};                // net.core.busy_poll, in ns
+  // fs.epoll.max_user_watches and the count it limits (one user per host). The default is the
+  // real machine's, so that ustack runs out where the kernel would.
+  std::atomic<long> max_user_watches{kMaxUserWatchesDefault};
+  std::atomic<long> epoll_watches{0};
   // CAP_SYS_RESOURCE: lets F_SETPIPE_SZ exceed fs.pipe-max-size. Taken from the real process
   // (a root process has it), so that the conformance tests agree with the host kernel.
   bool cap_sys_resource;

@@ -144,7 +144,9 @@ void __wake_up(WaitQueueHead* wq, unsigned mode, int nr_exclusive, void* key) {
     SpinGuard g(wq->lock);
     wq->__wake_up_common(mode, nr_exclusive, 0, key);
   }
-  sched::wake_q_flush();  // the futex wakes, now that the head lock is free
+  // The futex wakes, once no spinlock is held any more (a wake-up nested in another wake
+  // function, like ep_poll_callback's, leaves them to the outermost one).
+  if (tls_spin_depth == 0) sched::wake_q_flush();
 }
 
 void __wake_up_sync_key(WaitQueueHead* wq, unsigned mode, void* key) {
@@ -153,7 +155,7 @@ void __wake_up_sync_key(WaitQueueHead* wq, unsigned mode, void* key) {
     // WF_SYNC only with nr_exclusive == 1 (F8); it is a hint with no user-space effect.
     wq->__wake_up_common(mode, 1, sched::WF_SYNC, key);
   }
-  sched::wake_q_flush();
+  if (tls_spin_depth == 0) sched::wake_q_flush();
 }
 
 }  // namespace ustack
