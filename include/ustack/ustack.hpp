@@ -7,6 +7,7 @@
 // not to the kernel: a ustack fd passed to ::read is meaningless, and vice versa.
 #pragma once
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <climits>
+#include <cstdio>
 
 #include "base/trace.hpp"
 #include "vfs/host.hpp"
@@ -91,6 +92,15 @@ class EventfdOps final : public FileOps {
       if (ctx->wqh.active()) wake_up_locked_poll(&ctx->wqh, POLLIN);
     }
     return res;
+  }
+
+  void show_fdinfo(File* file, std::string& out) const override {
+    auto* ctx = static_cast<EventfdCtx*>(file->private_data);
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "eventfd-count: %16llx\neventfd-semaphore: %d\n",
+                  (unsigned long long)ctx->count.load(std::memory_order_relaxed),
+                  (ctx->flags & EFD_SEMAPHORE) ? 1 : 0);
+    out += buf;
   }
 
   void release(File* file) const override {

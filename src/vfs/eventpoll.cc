@@ -24,6 +24,7 @@
 #include <boost/intrusive/set.hpp>
 
 #include <algorithm>
+#include <cstdio>
 #include <cerrno>
 #include <mutex>
 
@@ -547,6 +548,24 @@ class EventPollOps final : public FileOps {
   }
   void release(File* file) const override {
     ep_clear_and_put(static_cast<EventPoll*>(file->private_data));
+  }
+  // ep_show_fdinfo: one line per item, as /proc/PID/fdinfo shows them, plus whether the item
+  // sits on the ready list (ustack's addition).
+  void show_fdinfo(File* file, std::string& out) const override {
+    auto* ep = static_cast<EventPoll*>(file->private_data);
+    std::lock_guard g(ep->mtx);
+    for (EpItem& epi : ep->rbr) {
+      bool ready;
+      {
+        SpinGuard lg(ep->lock);
+        ready = epi.linked() || epi.next != kEpUnactivePtr;
+      }
+      char buf[128];
+      std::snprintf(buf, sizeof buf, "tfd: %8d events: %8x data: %16llx  ready:%d\n", epi.fd,
+                    epi.events.load(std::memory_order_relaxed), (unsigned long long)epi.data,
+                    ready ? 1 : 0);
+      out += buf;
+    }
   }
 };
 

@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string>
 
 #include "base/compiler.hpp"
 #include "base/list.hpp"
@@ -89,6 +90,8 @@ class FileOps {
   virtual long pipe_fcntl(File*, int, unsigned long) const { return -EBADF; }
   // ->release: the last reference to the File is gone.
   virtual void release(File*) const {}
+  // ->show_fdinfo: the file's own lines of /proc/PID/fdinfo/FD.
+  virtual void show_fdinfo(File*, std::string&) const {}
 };
 
 class File {

@@ -265,6 +265,23 @@ class PipeOps final : public FileOps {
     return 0;
   }
 
+  void show_fdinfo(File* filp, std::string& out) const override {
+    PipeInodeInfo* pipe = pipe_of(filp);
+    unsigned bytes = 0;
+    {
+      std::lock_guard g(pipe->mutex);
+      for (unsigned t = pipe->tail.load(std::memory_order_relaxed),
+                    h = pipe->head.load(std::memory_order_relaxed);
+           t != h; ++t) {
+        bytes += pipe->slot(t).len;
+      }
+    }
+    out += "pipe-bytes: " + std::to_string(bytes) + "\npipe-size: " +
+           std::to_string(pipe->max_usage.load(std::memory_order_relaxed) * kPageSize) +
+           "\npipe-readers: " + std::to_string(pipe->readers.load()) +
+           "\npipe-writers: " + std::to_string(pipe->writers.load()) + "\n";
+  }
+
   long pipe_fcntl(File* filp, int cmd, unsigned long arg) const override {
     PipeInodeInfo* pipe = pipe_of(filp);
     std::lock_guard g(pipe->mutex);
