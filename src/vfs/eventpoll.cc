@@ -27,6 +27,7 @@
 #include <cstdio>
 #include <cerrno>
 #include <mutex>
+#include <vector>
 
 #include "base/clock.hpp"
 #include "base/trace.hpp"
@@ -105,12 +106,20 @@ struct EventPoll {
 std::mutex epnested_mutex;
 uint64_t loop_check_gen = 0;          // under epnested_mutex
 EventPoll* inserting_into = nullptr;  // under epnested_mutex
+// tfile_check_list: the non-epoll files a nesting ADD reaches, whose wake-up paths
+// reverse_path_check counts. Each holds a reference. Under epnested_mutex.
+std::vector<File*> tfile_check_list;
+
+// path_limits: how many wake-up paths of each length (in epoll edges above the file) one
+// file may have; length 0 is unlimited (C18).
+constexpr int kPathLimits[kEpMaxNests + 1] = {1000, 500, 100, 50, 10};
 
 class EventPollOps;
 extern const EventPollOps g_eventpoll_ops;
 
 bool is_file_epoll(const File* f);
 __poll_t __ep_eventpoll_poll(File* file, PollTable* wait, int depth);
+bool reverse_path_check();
 
 void ep_free(EventPoll* ep) {
   USTACK_ASSERT(ep->rbr.empty());
@@ -413,7 +422,8 @@ long ep_poll(EventPoll* ep, struct epoll_event* events, int maxevents, int64_t d
 }
 
 // ep_insert (caller holds ep->mtx).
-long ep_insert(EventPoll* ep, const struct epoll_event* event, File* tfile, int fd) {
+long ep_insert(EventPoll* ep, const struct epoll_event* event, File* tfile, int fd,
+               bool full_check) {
   Host* h = ep->host;
   if (h->epoll_watches.load(std::memory_order_relaxed) >=
       h->max_user_watches.load(std::memory_order_relaxed))
@@ -430,6 +440,17 @@ long ep_insert(EventPoll* ep, const struct epoll_event* event, File* tfile, int 
   {
     SpinGuard g(tfile->f_lock);
     list_add_tail(&epi->fllink, &tfile->f_ep);
+  }
+  if (full_check && !reverse_path_check()) {
+    // Too many wake-up paths to some file through nested epolls (C18).
+    {
+      SpinGuard g(tfile->f_lock);
+      list_del_init(&epi->fllink);
+    }
+    h->epoll_watches.fetch_sub(1, std::memory_order_relaxed);
+    USTACK_ASSERT(!ep_refcount_dec_and_test(ep));
+    delete epi;
+    return -EINVAL;
   }
   ep->rbr.insert(*epi);
 
@@ -481,7 +502,15 @@ int ep_loop_check_proc(EventPoll* ep, int depth) {
   std::lock_guard g(ep->mtx);
   ep->gen = loop_check_gen;
   for (EpItem& epi : ep->rbr) {
-    if (!is_file_epoll(epi.file)) continue;
+    if (!is_file_epoll(epi.file)) {
+      // A file at the bottom: its wake-up paths are counted at insert (list_file). A file
+      // whose count already reached zero is being released and takes its items along.
+      if (std::find(tfile_check_list.begin(), tfile_check_list.end(), epi.file) ==
+              tfile_check_list.end() &&
+          epi.file->get_not_zero())
+        tfile_check_list.push_back(epi.file);
+      continue;
+    }
     auto* ep_tovisit = static_cast<EventPoll*>(epi.file->private_data);
     if (ep_tovisit == inserting_into || depth > kEpMaxNests) {
       result = kEpMaxNests + 1;
@@ -520,6 +549,33 @@ bool ep_loop_check(EventPoll* ep, EventPoll* to) {
   if (depth > kEpMaxNests) return true;
   int upwards_depth = ep_get_upwards_depth_proc(ep, 0);
   return depth + 1 + upwards_depth > kEpMaxNests;
+}
+
+// reverse_path_check_proc: count the wake-up paths from the items on `file`'s f_ep upwards;
+// false if some length has more than its limit. f_locks are taken bottom-up, as in
+// ep_get_upwards_depth_proc.
+bool reverse_path_check_proc(File* file, int depth, int* path_count) {
+  if (depth > kEpMaxNests) return false;  // too deep
+  SpinGuard g(file->f_lock);
+  for (ListHead* l = file->f_ep.nx(); l != &file->f_ep; l = l->nx()) {
+    File* up = EpItem::of_fllink(l)->ep->file;
+    if (list_empty(&up->f_ep)) {
+      // path_count_inc: a path ends at an epoll nobody watches.
+      if (depth > 0 && ++path_count[depth] > kPathLimits[depth]) return false;
+    } else if (!reverse_path_check_proc(up, depth + 1, path_count)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// reverse_path_check: every listed file within the path limits (else ADD fails: EINVAL).
+bool reverse_path_check() {
+  for (File* f : tfile_check_list) {
+    int path_count[kEpMaxNests + 1] = {};
+    if (!reverse_path_check_proc(f, 0, path_count)) return false;
+  }
+  return true;
 }
 
 // ep_clear_and_put: the epoll file's release. Items whose files are being released at the same
@@ -647,15 +703,32 @@ long do_epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) {
 
   // 7. An ADD that involves nesting takes epnested_mutex and checks loops and depth.
   std::unique_lock<std::mutex> nested;
-  if (op == EPOLL_CTL_ADD && (!list_empty(&f->f_ep) || is_file_epoll(tf.get()))) {
+  // clear_tfile_check_list: drop the listed files' references once every lock is released
+  // (a last fput takes epoll mutexes).
+  std::vector<File*> checked;
+  struct DropChecked {
+    std::vector<File*>& files;
+    ~DropChecked() {
+      for (File* cf : files) fput(cf);
+    }
+  } drop_checked{checked};
+  const bool full_check =
+      op == EPOLL_CTL_ADD && (!list_empty(&f->f_ep) || is_file_epoll(tf.get()));
+  if (full_check) {
     nested = std::unique_lock(epnested_mutex);
     ++loop_check_gen;
+    USTACK_ASSERT(tfile_check_list.empty());
+    bool loop = false;
     if (is_file_epoll(tf.get())) {
-      auto* tep = static_cast<EventPoll*>(tf->private_data);
-      if (ep_loop_check(ep, tep)) {
-        ++loop_check_gen;
-        return -ELOOP;
-      }
+      loop = ep_loop_check(ep, static_cast<EventPoll*>(tf->private_data));
+    } else {
+      tf->get();
+      tfile_check_list.push_back(tf.get());
+    }
+    if (loop) {
+      checked.swap(tfile_check_list);
+      ++loop_check_gen;
+      return -ELOOP;
     }
   }
 
@@ -669,7 +742,7 @@ long do_epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) {
       case EPOLL_CTL_ADD:
         if (epi == nullptr) {
           epds.events |= EPOLLERR | EPOLLHUP;  // always reported (C14, C37)
-          error = ep_insert(ep, &epds, tf.get(), fd);
+          error = ep_insert(ep, &epds, tf.get(), fd, full_check);
         } else {
           error = -EEXIST;  // C7
         }
@@ -695,7 +768,10 @@ long do_epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) {
         break;
     }
   }
-  if (nested.owns_lock()) ++loop_check_gen;
+  if (nested.owns_lock()) {
+    checked.swap(tfile_check_list);
+    ++loop_check_gen;
+  }
   return error;
 }
 
