@@ -108,6 +108,9 @@ class PipeOps final : public FileOps {
     if (total_len == 0) return 0;  // a null read succeeds
     ssize_t ret = 0;
     bool wake_writer = false;
+    // Only a reader that slept passes the wake-up on to the next one (exclusive waits); a
+    // reader that found data wakes nobody, so an ET watcher sees no event from a read (C32).
+    bool wake_next_reader = false;
     std::unique_lock lk(pipe->mutex);
     for (;;) {
       unsigned head = pipe->head.load(std::memory_order_relaxed);
@@ -150,8 +153,9 @@ class PipeOps final : public FileOps {
         return -sched::ERESTARTSYS;
       lk.lock();
       wake_writer = false;
+      wake_next_reader = true;
     }
-    const bool wake_next_reader = !pipe->is_empty();
+    if (pipe->is_empty()) wake_next_reader = false;
     lk.unlock();
     if (wake_writer) wake_up_interruptible_sync_poll(&pipe->wr_wait, POLLOUT | POLLWRNORM);
     if (wake_next_reader) wake_up_interruptible_sync_poll(&pipe->rd_wait, POLLIN | POLLRDNORM);
