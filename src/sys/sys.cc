@@ -238,14 +238,6 @@ int epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) {
 
 namespace {
 
-// EP_MAX_EVENTS: INT_MAX / sizeof(struct epoll_event) (packed, 12 bytes on x86-64: C40).
-constexpr int kEpMaxEvents = int(INT_MAX / sizeof(struct epoll_event));
-
-long epoll_wait_common(int epfd, struct epoll_event* events, int maxevents, int64_t deadline) {
-  if (maxevents <= 0 || maxevents > kEpMaxEvents) return -EINVAL;
-  return vfs::do_epoll_wait(epfd, events, maxevents, deadline);
-}
-
 int64_t epoll_ms_deadline(int timeout_ms) {
   // ep_timeout_to_timespec: any negative timeout waits forever (C43).
   if (timeout_ms < 0) return kNoDeadline;
@@ -258,7 +250,7 @@ int64_t epoll_ms_deadline(int timeout_ms) {
 
 int epoll_wait(int epfd, struct epoll_event* events, int maxevents, int timeout_ms) {
   return syscall<int>([&] {
-    return epoll_wait_common(epfd, events, maxevents, epoll_ms_deadline(timeout_ms));
+    return vfs::do_epoll_wait(epfd, events, maxevents, epoll_ms_deadline(timeout_ms));
   });
 }
 
@@ -267,7 +259,7 @@ int epoll_pwait(int epfd, struct epoll_event* events, int maxevents, int timeout
   return syscall<int>([&] {
     SigmaskScope mask(sigmask);
     return mask.finish(
-        epoll_wait_common(epfd, events, maxevents, epoll_ms_deadline(timeout_ms)));
+        vfs::do_epoll_wait(epfd, events, maxevents, epoll_ms_deadline(timeout_ms)));
   });
 }
 
@@ -279,7 +271,7 @@ int epoll_pwait2(int epfd, struct epoll_event* events, int maxevents,
       if (long r = set_timeout(timeout->tv_sec, timeout->tv_nsec, &deadline); r < 0) return r;
     }
     SigmaskScope mask(sigmask);
-    return mask.finish(epoll_wait_common(epfd, events, maxevents, deadline));
+    return mask.finish(vfs::do_epoll_wait(epfd, events, maxevents, deadline));
   });
 }
 

@@ -26,17 +26,22 @@
 #include <algorithm>
 #include <cstdio>
 #include <cerrno>
+#include <climits>
 #include <mutex>
 #include <vector>
 
 #include "base/clock.hpp"
 #include "base/trace.hpp"
 #include "vfs/host.hpp"
+#include "vfs/uaccess.hpp"
 #include "vfs/vfs.hpp"
 
 namespace ustack::vfs {
 
 namespace {
+
+// EP_MAX_EVENTS: INT_MAX / sizeof(struct epoll_event) (packed, 12 bytes on x86-64: C40).
+constexpr int kEpMaxEvents = int(INT_MAX / sizeof(struct epoll_event));
 
 // Bits that are epoll's own, never reported (C39).
 constexpr uint32_t EP_PRIVATE_BITS = EPOLLWAKEUP | EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE;
@@ -776,9 +781,12 @@ long do_epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) {
 }
 
 long do_epoll_wait(int epfd, struct epoll_event* events, int maxevents, int64_t deadline_ns) {
+  // The order Linux 6.18 shows (C40–C42): epfd, maxevents, the buffer's range, then the kind.
   FdRef f(epfd);
   if (!f) return -EBADF;
-  if (!is_file_epoll(f.get())) return -EINVAL;  // C41
+  if (maxevents <= 0 || maxevents > kEpMaxEvents) return -EINVAL;
+  if (!access_ok(events, size_t(maxevents) * sizeof(struct epoll_event))) return -EFAULT;
+  if (!is_file_epoll(f.get())) return -EINVAL;
   return ep_poll(static_cast<EventPoll*>(f->private_data), events, maxevents, deadline_ns);
 }
 

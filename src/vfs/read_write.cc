@@ -4,6 +4,7 @@
 
 #include "base/limits.hpp"
 #include "vfs/host.hpp"
+#include "vfs/uaccess.hpp"
 #include "vfs/vfs.hpp"
 
 namespace ustack::vfs {
@@ -12,16 +13,6 @@ namespace {
 
 bool can_read(File* f) { return f->f_op->has_read() || f->f_op->has_read_iter(); }
 bool can_write(File* f) { return f->f_op->has_write() || f->f_op->has_write_iter(); }
-
-// access_ok (x86-64): the whole range lies in the user address space, TASK_SIZE_MAX with 4-level
-// paging. A count no buffer can have is a fault, found before rw_verify_area's EINVAL.
-constexpr uintptr_t kTaskSizeMax = (uintptr_t(1) << 47) - kPageSize;
-
-bool access_ok(const void* addr, size_t size) {
-  const uintptr_t a = reinterpret_cast<uintptr_t>(addr);
-  const uintptr_t sum = a + size;
-  return sum >= a && sum <= kTaskSizeMax;
-}
 
 // import_iovec: UIO_MAXIOV, the array's address, and each length clamped so that the total
 // stays within MAX_RW_COUNT. Fills `out` (at most kUioMaxIov entries).

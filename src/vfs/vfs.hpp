@@ -37,7 +37,7 @@ long core_sys_select(int n, fd_set* inp, fd_set* outp, fd_set* exp, int64_t dead
 // fs/eventpoll.c
 long do_epoll_create(int flags);
 long do_epoll_ctl(int epfd, int op, int fd, struct epoll_event* event);
-// maxevents already checked; deadline as for poll.
+// Deadline as for poll.
 long do_epoll_wait(int epfd, struct epoll_event* events, int maxevents, int64_t deadline_ns);
 
 // fs/eventfd.c, fs/pipe.c
