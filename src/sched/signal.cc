@@ -59,7 +59,60 @@ void trampoline(int sig, siginfo_t* info, void* uctx) {
   errno = saved_errno;
 }
 
+// The tasks sleeping where a stop/continue must interrupt them. A signal handler reads the
+// array, so registration is lock-free.
+constexpr int kMaxStopSleepers = 256;
+std::atomic<Task*> g_stop_sleepers[kMaxStopSleepers];
+std::once_flag g_sigcont_once;
+
+void sigcont_handler(int, siginfo_t*, void*) {
+  int saved_errno = errno;
+  for (auto& slot : g_stop_sleepers) {
+    Task* t = slot.load(std::memory_order_acquire);
+    if (t == nullptr) continue;
+    t->stopcont_.store(true, std::memory_order_seq_cst);
+    // The wake of signal_wake_up, done here from whichever thread got the SIGCONT.
+    uint32_t state = t->state_.load(std::memory_order_seq_cst);
+    while ((state & TASK_INTERRUPTIBLE) &&
+           !t->state_.compare_exchange_weak(state, TASK_RUNNING, std::memory_order_seq_cst)) {
+    }
+    if (state & kTaskBlocked) scheduler().unblock(t);
+  }
+  errno = saved_errno;
+}
+
+void install_sigcont_hook() {
+  struct sigaction old;
+  if (::sigaction(SIGCONT, nullptr, &old) != 0 || old.sa_handler != SIG_DFL) return;
+  struct sigaction act = {};
+  act.sa_sigaction = sigcont_handler;
+  act.sa_flags = SA_SIGINFO | SA_RESTART;  // interrupted futex waits resume by themselves
+  sigemptyset(&act.sa_mask);
+  ::sigaction(SIGCONT, &act, nullptr);
+}
+
 }  // namespace
+
+StopInterruptible::StopInterruptible() : slot_(-1) {
+  std::call_once(g_sigcont_once, install_sigcont_hook);
+  Task* t = current();
+  t->stopcont_.store(false, std::memory_order_relaxed);
+  for (int i = 0; i < kMaxStopSleepers; ++i) {
+    Task* expected = nullptr;
+    if (g_stop_sleepers[i].compare_exchange_strong(expected, t, std::memory_order_acq_rel)) {
+      slot_ = i;
+      return;
+    }
+  }
+}
+
+StopInterruptible::~StopInterruptible() {
+  if (slot_ >= 0) g_stop_sleepers[slot_].store(nullptr, std::memory_order_release);
+}
+
+bool StopInterruptible::interrupted() {
+  return current()->stopcont_.exchange(false, std::memory_order_seq_cst);
+}
 
 bool signal_restart(long* ret) {
   Task* t = current();

@@ -24,4 +24,23 @@ bool signal_restart(long* ret);
 
 int sigaction_hook(int signum, const struct sigaction* act, struct sigaction* oldact);
 
+// SIGSTOP/SIGCONT with no handler: Linux interrupts every interruptible sleep of the process;
+// calls that return a restart code resume transparently (poll, eventfd, pipes: A20, D13), while
+// epoll_wait, which returns -EINTR itself, fails with EINTR (C46). SIGSTOP cannot be caught, so
+// ustack watches for the SIGCONT that follows: a task that sleeps where a stop must interrupt
+// it registers here (StopInterruptible), and an internal SIGCONT handler (installed on first
+// use if SIGCONT has its default action) wakes every registered task with `stopcont_` set.
+class StopInterruptible {
+ public:
+  StopInterruptible();   // registers the current task (best effort: kMaxStopSleepers)
+  ~StopInterruptible();
+  // Whether a stop/continue interrupted the sleep (and forget it).
+  bool interrupted();
+  StopInterruptible(const StopInterruptible&) = delete;
+  StopInterruptible& operator=(const StopInterruptible&) = delete;
+
+ private:
+  int slot_;
+};
+
 }  // namespace ustack::sched

@@ -59,6 +59,8 @@ class Task {
   std::atomic<bool> sigpending_{false};
   // Whether every handler that ran during the current call had SA_RESTART.
   std::atomic<bool> sig_restart_{true};
+  // Set by the SIGCONT hook when a stop/continue interrupted this task's sleep (C46).
+  std::atomic<bool> stopcont_{false};
   // The host this task's calls act on; nullptr means the default host. Owned by src/vfs.
   Host* host_ = nullptr;
   // What the task sleeps on (a static string), for tracing and deadlock reports.

@@ -410,7 +410,17 @@ long ep_poll(EventPoll* ep, struct epoll_event* events, int maxevents, int64_t d
         __add_wait_queue_exclusive(&ep->wq, &wait);  // LIFO among epoll_wait sleepers
       }
     }
-    if (!eavail) timed_out = !sched::schedule_timeout(deadline_ns, busy_ns);
+    if (!eavail) {
+      sched::StopInterruptible stop;  // a SIGSTOP/SIGCONT ends the wait with EINTR (C46)
+      timed_out = !sched::schedule_timeout(deadline_ns, busy_ns);
+      if (stop.interrupted()) {
+        sched::__set_current_state(sched::TASK_RUNNING);
+        SpinGuard g(ep->lock);
+        SpinGuard wg(ep->wq.lock);
+        if (wait.linked()) ep->wq.__remove(&wait);
+        return -EINTR;
+      }
+    }
     sched::__set_current_state(sched::TASK_RUNNING);
     // We were woken, timed out, or interrupted: look again. A timeout that raced with a wake
     // still harvests if the waker already took us off the queue (C53).
