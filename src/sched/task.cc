@@ -27,7 +27,6 @@ struct TaskOwner {
   ~TaskOwner();
 };
 thread_local TaskOwner tls_task_owner;
-__attribute__((tls_model("initial-exec"))) thread_local Task* tls_task = nullptr;
 
 // The wake_q: tasks whose state this thread moved to RUNNING but which still need a kernel
 // wake-up. Bounded; past the bound a wake-up is done at once (correct, just slower).
@@ -42,12 +41,18 @@ TaskOwner::~TaskOwner() {
   }
 }
 
+}  // namespace
+
+__attribute__((tls_model("initial-exec"))) thread_local Task* tls_task = nullptr;
+
 __attribute__((noinline)) Task* create_current() {
   tls_task_owner.task = new Task(g_next_task_id.fetch_add(1, std::memory_order_relaxed));
   tls_task = tls_task_owner.task;
   trace::tls_task_id = tls_task->id();
   return tls_task;
 }
+
+namespace {
 
 long futex(std::atomic<uint32_t>* uaddr, int op, uint32_t val, const struct timespec* ts,
            uint32_t val3) {
@@ -106,11 +111,6 @@ unsigned wake_q_enter_handler() {
 void wake_q_leave_handler(unsigned saved) {
   wake_q_flush();
   tls_wake_q_base = saved;
-}
-
-Task* current() {
-  Task* t = tls_task;
-  return USTACK_LIKELY(t != nullptr) ? t : create_current();
 }
 
 Task* current_if_any() { return tls_task; }

@@ -72,7 +72,12 @@ class Task {
 };
 
 // The calling thread's task, created at its first use.
-Task* current();
+extern __attribute__((tls_model("initial-exec"))) thread_local Task* tls_task;
+Task* create_current();
+inline Task* current() {
+  Task* t = tls_task;
+  return __builtin_expect(t != nullptr, 1) ? t : create_current();
+}
 // The calling thread's task, or nullptr if it has none yet; async-signal-safe.
 Task* current_if_any();
 

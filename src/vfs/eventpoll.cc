@@ -15,7 +15,9 @@
 //                     mutexes outer to inner (the loop check guarantees there is no cycle).
 // 3) File::f_lock     the file's f_ep list of items watching it (EpItem::fllink, ::dying)
 // 4) wait-queue head  of a watched file; ep_poll_callback runs under it
-// 5) EventPoll::lock  the ready list (rdllist, rdllink), the overflow list (ovflist, next)
+// 5) EventPoll::lock  the ready list (rdllist, rdllink), the overflow list (ovflist, next);
+//                     while a harvest runs (ovflist active, mtx held) the harvester alone
+//                     touches rdllist and the items it took, without `lock`
 // 6) EventPoll::wq.lock, poll_wait.lock: woken under `lock` (wq) or after it (poll_wait)
 // EpItem::events is an atomic: ep_poll_callback reads it under `lock` while ep_modify writes
 // it under `mtx` (the kernel pairs the same accesses with a barrier).
@@ -98,7 +100,9 @@ struct EventPoll {
   WaitQueueHead poll_wait;  // poll()/select() on this epoll fd, and outer epolls' hooks
   SpinLock lock;
   ListHead rdllist;                 // under lock
-  EpItem* ovflist = kEpUnactivePtr;  // under lock: non-"unactive" while a harvest runs
+  // Written under lock: non-"unactive" while a harvest runs. Atomic for the lock-free
+  // ep_events_available.
+  std::atomic<EpItem*> ovflist{kEpUnactivePtr};
   EpTree rbr;                       // under mtx
   File* file = nullptr;             // our own file (for nesting: who watches us, C17)
   Host* host = nullptr;             // whose max_user_watches counts our items
@@ -136,10 +140,10 @@ bool ep_refcount_dec_and_test(EventPoll* ep) {
 }
 
 bool ep_events_available(EventPoll* ep) {
-  // Read without the lock, as the kernel's list_empty_careful/READ_ONCE: a stale answer only
-  // costs a locked recheck.
-  SpinGuard g(ep->lock);
-  return !list_empty(&ep->rdllist) || ep->ovflist != kEpUnactivePtr;
+  // Without the lock, as the kernel's list_empty_careful/READ_ONCE: a stale "no" is caught by
+  // ep_poll's locked recheck before it sleeps; a stale "yes" costs one empty harvest.
+  return !list_empty(&ep->rdllist) ||
+         ep->ovflist.load(std::memory_order_acquire) != kEpUnactivePtr;
 }
 
 // ep_poll_safewake: readiness of this epoll propagates to its watchers with an EPOLLIN key
@@ -168,18 +172,26 @@ int ep_poll_callback(WaitQueueEntry* wait, unsigned mode, int sync, void* key) {
   int ewake = 0;
   bool pwake = false;
   {
+    // The common miss (a POLLOUT wake for an IN-only item) needs no lock: `events` only
+    // changes under mtx, and ep_modify re-polls after changing it, so a wake-up skipped on a
+    // stale mask is caught by that poll.
+    const uint32_t events = epi->events.load(std::memory_order_seq_cst);
+    if (!(events & ~EP_PRIVATE_BITS) || (pollflags && !(pollflags & events))) return 0;
+  }
+  {
     SpinGuard g(ep->lock);
     const uint32_t events = epi->events.load(std::memory_order_relaxed);
     // A fired ONESHOT item is disabled until MOD re-arms it (C27, C33); a key that misses the
-    // interest is not ours (C27).
+    // interest is not ours (C27). (Also checked before taking the lock, below.)
     if (!(events & ~EP_PRIVATE_BITS)) return 0;
     if (pollflags && !(pollflags & events)) return 0;
     USTACK_TRACE("ep_poll_callback", epi->data, pollflags);
-    if (ep->ovflist != kEpUnactivePtr) {
+    EpItem* ovf = ep->ovflist.load(std::memory_order_relaxed);
+    if (ovf != kEpUnactivePtr) {
       // A harvest is copying events out: park the item on the overflow list (C50).
       if (epi->next == kEpUnactivePtr) {
-        epi->next = ep->ovflist;
-        ep->ovflist = epi;
+        epi->next = ovf;
+        ep->ovflist.store(epi, std::memory_order_release);
       }
     } else if (!epi->linked()) {
       list_add_tail(&epi->rdllink, &ep->rdllist);
@@ -286,19 +298,19 @@ void ep_start_scan(EventPoll* ep, ListHead* txlist) {
     txlist->prev.store(last, std::memory_order_relaxed);
     INIT_LIST_HEAD(&ep->rdllist);
   }
-  ep->ovflist = nullptr;
+  ep->ovflist.store(nullptr, std::memory_order_release);
 }
 
 void ep_done_scan(EventPoll* ep, ListHead* txlist) {
   SpinGuard g(ep->lock);
-  EpItem* nepi = ep->ovflist;
+  EpItem* nepi = ep->ovflist.load(std::memory_order_relaxed);
   while (EpItem* epi = nepi) {
     nepi = epi->next;
     epi->next = kEpUnactivePtr;
     // The chain is LIFO; adding each at the head restores arrival order.
     if (!epi->linked()) list_add(&epi->rdllink, &ep->rdllist);
   }
-  ep->ovflist = kEpUnactivePtr;
+  ep->ovflist.store(kEpUnactivePtr, std::memory_order_release);
   // list_splice(txlist, &ep->rdllist): the undelivered items go first.
   if (!list_empty(txlist)) {
     ListHead* first = txlist->nx();
@@ -330,8 +342,8 @@ __poll_t __ep_eventpoll_poll(File* file, PollTable* wait, int depth) {
       res = EPOLLIN | EPOLLRDNORM;
       break;
     }
-    // Not ready after all: drop it (an LT item comes back through its next wake-up).
-    SpinGuard lg(ep->lock);
+    // Not ready after all: drop it (an LT item comes back through its next wake-up). No lock,
+    // as in ep_send_events.
     list_del_init(&epi->rdllink);
   }
   ep_done_scan(ep, &txlist);
@@ -348,15 +360,13 @@ long ep_send_events(EventPoll* ep, struct epoll_event* events, int maxevents) {
   for (ListHead *l = txlist.nx(), *n = l->nx(); l != &txlist; l = n, n = l->nx()) {
     if (res >= maxevents) break;
     EpItem* epi = EpItem::of_rdllink(l);
-    {
-      SpinGuard lg(ep->lock);
-      list_del_init(&epi->rdllink);
-    }
+    // No lock for txlist and rdllist during the scan: callbacks go to ovflist meanwhile, and
+    // everything else that touches them needs mtx, which we hold (as the kernel does).
+    list_del_init(&epi->rdllink);
     const __poll_t revents = ep_item_poll(epi, &pt, 1);
     if (!revents) continue;  // not ready any more: dropped silently
     if (events == nullptr) {
       // epoll_put_uevent faulted: the item stays queued; EFAULT only if nothing was copied.
-      SpinGuard lg(ep->lock);
       list_add(&epi->rdllink, &txlist);
       if (!res) res = -EFAULT;
       break;
@@ -369,7 +379,6 @@ long ep_send_events(EventPoll* ep, struct epoll_event* events, int maxevents) {
       epi->events.store(ev & EP_PRIVATE_BITS, std::memory_order_relaxed);  // C33
     } else if (!(ev & EPOLLET)) {
       // Level-triggered: back at the tail, reported again while the condition holds (C30).
-      SpinGuard lg(ep->lock);
       list_add_tail(&epi->rdllink, &ep->rdllist);
     }
   }
@@ -404,7 +413,8 @@ long ep_poll(EventPoll* ep, struct epoll_event* events, int maxevents, int64_t d
     {
       SpinGuard g(ep->lock);
       sched::__set_current_state(sched::TASK_INTERRUPTIBLE);
-      eavail = !list_empty(&ep->rdllist) || ep->ovflist != kEpUnactivePtr;
+      eavail = !list_empty(&ep->rdllist) ||
+               ep->ovflist.load(std::memory_order_relaxed) != kEpUnactivePtr;
       if (!eavail) {
         SpinGuard wg(ep->wq.lock);
         __add_wait_queue_exclusive(&ep->wq, &wait);  // LIFO among epoll_wait sleepers
