@@ -146,11 +146,10 @@ bool ep_events_available(EventPoll* ep) {
          ep->ovflist.load(std::memory_order_acquire) != kEpUnactivePtr;
 }
 
-// ep_poll_safewake: readiness of this epoll propagates to its watchers with an EPOLLIN key
-// (C19, F15). Recursion is bounded by the nesting limit.
-void ep_poll_safewake(EventPoll* ep) {
-  wake_up_poll(&ep->poll_wait, EPOLLIN | EPOLLRDNORM);
-}
+// ep_poll_safewake: readiness of this epoll propagates to its watchers with a key of EPOLLIN
+// alone (C19, F15): an outer item watching only RDNORM (or OUT) is not woken by it, although
+// polling the epoll reports IN|RDNORM. Recursion is bounded by the nesting limit.
+void ep_poll_safewake(EventPoll* ep) { wake_up_poll(&ep->poll_wait, EPOLLIN); }
 
 // ep_item_poll: the target's current events, masked by the item's interest.
 __poll_t ep_item_poll(EpItem* epi, PollTable* pt, int depth) {
