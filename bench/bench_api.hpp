@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -47,6 +48,13 @@ struct LinuxApi {
   static int fcntl(int fd, int cmd, int arg) { return ::fcntl(fd, cmd, arg); }
   static int getrlimit(int res, struct rlimit* r) { return ::getrlimit(res, r); }
   static int setrlimit(int res, const struct rlimit* r) { return ::setrlimit(res, r); }
+  static int epoll_create1(int flags) { return ::epoll_create1(flags); }
+  static int epoll_ctl(int ep, int op, int fd, struct epoll_event* ev) {
+    return ::epoll_ctl(ep, op, fd, ev);
+  }
+  static int epoll_wait(int ep, struct epoll_event* evs, int max, int timeout) {
+    return ::epoll_wait(ep, evs, max, timeout);
+  }
 };
 
 struct UstackApi {
@@ -83,6 +91,13 @@ struct UstackApi {
   static int fcntl(int fd, int cmd, int arg) { return ustack::fcntl(fd, cmd, arg); }
   static int getrlimit(int res, struct rlimit* r) { return ustack::getrlimit(res, r); }
   static int setrlimit(int res, const struct rlimit* r) { return ustack::setrlimit(res, r); }
+  static int epoll_create1(int flags) { return ustack::epoll_create1(flags); }
+  static int epoll_ctl(int ep, int op, int fd, struct epoll_event* ev) {
+    return ustack::epoll_ctl(ep, op, fd, ev);
+  }
+  static int epoll_wait(int ep, struct epoll_event* evs, int max, int timeout) {
+    return ustack::epoll_wait(ep, evs, max, timeout);
+  }
 };
 
 // Bounds a cross-thread case. The partner thread calls beat() once per unit of work; if no beat

@@ -4,10 +4,12 @@
 
 #include <benchmark/benchmark.h>
 #include <sched.h>
+#include <sys/socket.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -96,7 +98,8 @@ bool recv(int fd, const std::atomic<bool>& abort) {
 }
 
 // Raises RLIMIT_NOFILE's soft limit to at least `want` for the case's duration (the process's for
-// Linux, the host's for ustack); restores it after.
+// Linux, the host's for ustack), and the hard limit too when it is lower (needs CAP_SYS_RESOURCE
+// for Linux, and `want` <= fs.nr_open); restores both after.
 template <class Api>
 class NofileAtLeast {
  public:
@@ -106,9 +109,9 @@ class NofileAtLeast {
       ok_ = true;
       return;
     }
-    if (old_.rlim_max != RLIM_INFINITY && old_.rlim_max < want) return;
     struct rlimit r = old_;
     r.rlim_cur = want;
+    if (r.rlim_max != RLIM_INFINITY && r.rlim_max < want) r.rlim_max = want;
     ok_ = changed_ = Api::setrlimit(RLIMIT_NOFILE, &r) == 0;
   }
   ~NofileAtLeast() {
@@ -324,6 +327,295 @@ void EventfdPingPong(benchmark::State& state) {
   Api::close(e2);
 }
 
+// --- epoll ---
+
+template <class Api>
+int ep_add(int ep, int fd, uint32_t events, uint64_t data) {
+  struct epoll_event ev {};
+  ev.events = events;
+  ev.data.u64 = data;
+  return Api::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+// 6. One thread: eventfd write(1) → epoll_wait(timeout 0; one LT EPOLLIN item, on that eventfd)
+// → read.
+template <class Api>
+void EpollEventfdCycle(benchmark::State& state) {
+  typename Api::Env env("bench-epoll-cycle");
+  typename Api::ThreadScope scope(env);
+  const int ep = Api::epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) return fail(state, "epoll_create1", errno);
+  const int fd = Api::eventfd(0, EFD_NONBLOCK);
+  if (fd < 0) {
+    fail(state, "eventfd", errno);
+  } else if (ep_add<Api>(ep, fd, EPOLLIN, 42) != 0) {
+    fail(state, "epoll_ctl(ADD)", errno);
+  }
+  if (!state.error_occurred()) {
+    for (auto _ : state) {
+      if (!send<Api>(fd)) {
+        fail(state, "write", errno);
+        break;
+      }
+      struct epoll_event ev {};
+      if (Api::epoll_wait(ep, &ev, 1, 0) != 1 || ev.data.u64 != 42 || !(ev.events & EPOLLIN)) {
+        state.SkipWithError("epoll_wait did not report the eventfd readable");
+        break;
+      }
+      uint64_t v = 0;
+      if (Api::read(fd, &v, sizeof v) != sizeof v) {
+        fail(state, "read", errno);
+        break;
+      }
+      if (v != 1) {
+        state.SkipWithError("read returned a count other than 1");
+        break;
+      }
+    }
+  }
+  if (fd >= 0) Api::close(fd);
+  Api::close(ep);
+}
+
+// Keeps kernel files alive without fds: each parked fd is sent (SCM_RIGHTS) into a unix socket
+// whose other end never receives, then closed. For Linux when RLIMIT_NOFILE's hard limit cannot
+// be raised (no CAP_SYS_RESOURCE, as in some containers): an eventfd added to an epoll and then
+// parked keeps its epoll item, since Linux removes an item only when its file is released, not
+// when an fd is closed; the epoll is then in the same state as with all N fds open. In-flight
+// fds are not charged to RLIMIT_NOFILE for a CAP_SYS_ADMIN sender. Destruction (closing the
+// sockets) releases the files.
+class FdParking {
+ public:
+  ~FdParking() {
+    for (int fd : pending_) ::close(fd);
+    for (int s : socks_) ::close(s);
+  }
+  bool park(int fd) {
+    pending_.push_back(fd);
+    return pending_.size() < kMaxPerMessage || flush();
+  }
+  bool flush() {
+    if (pending_.empty()) return true;
+    char byte = 0;
+    struct iovec iov = {&byte, 1};
+    alignas(struct cmsghdr) char ctl[CMSG_SPACE(sizeof(int) * kMaxPerMessage)];
+    struct msghdr msg {};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = ctl;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * pending_.size());
+    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * pending_.size());
+    std::memcpy(CMSG_DATA(c), pending_.data(), sizeof(int) * pending_.size());
+    for (int tries = 0; tries < 2; tries++) {
+      if (socks_.empty() || tries) {  // a new socket pair when the current one's buffer is full
+        int sv[2];
+        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
+          return false;
+        socks_.push_back(sv[0]);
+        socks_.push_back(sv[1]);
+      }
+      if (::sendmsg(socks_.back(), &msg, MSG_NOSIGNAL) == 1) {
+        for (int fd : pending_) ::close(fd);
+        pending_.clear();
+        return true;
+      }
+      if (errno != EAGAIN) return false;
+    }
+    return false;
+  }
+
+ private:
+  static constexpr size_t kMaxPerMessage = 253;  // SCM_MAX_FD
+  std::vector<int> pending_;
+  std::vector<int> socks_;
+};
+
+// 7. epoll_wait(timeout 0, maxevents 64) on an epoll watching N eventfds (LT, EPOLLIN), exactly
+// one (the middle one) readable: should cost the same for any N. The N eventfds are created and
+// added once per run, outside the timed loop. Linux, if RLIMIT_NOFILE cannot be raised to N:
+// the eventfds but the ready one are parked (FdParking) once added.
+template <class Api, int N>
+void EpollWaitOneOfN(benchmark::State& state) {
+  typename Api::Env env("bench-epoll-wait");
+  typename Api::ThreadScope scope(env);
+  NofileAtLeast<Api> nofile(N + 64);
+  std::optional<FdParking> parking;
+  if (!nofile.ok()) {
+    if constexpr (Api::kIsUstack) return state.SkipWithError("cannot raise RLIMIT_NOFILE");
+    parking.emplace();
+  }
+  const int ep = Api::epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) return fail(state, "epoll_create1", errno);
+  std::vector<int> fds;  // the open ones
+  fds.reserve(parking ? 1 : N);
+  int ready = -1;
+  for (int i = 0; i < N; i++) {
+    const int fd = Api::eventfd(0, EFD_NONBLOCK);
+    if (fd < 0) {
+      fail(state, "eventfd", errno);
+      break;
+    }
+    if (ep_add<Api>(ep, fd, EPOLLIN, uint64_t(i)) != 0) {
+      fail(state, "epoll_ctl(ADD)", errno);
+      Api::close(fd);
+      break;
+    }
+    if (i == N / 2) ready = fd;
+    if (parking && i != N / 2) {
+      if (!parking->park(fd)) {
+        fail(state, "parking the fd (sendmsg SCM_RIGHTS)", errno);
+        break;
+      }
+    } else {
+      fds.push_back(fd);
+    }
+  }
+  if (!state.error_occurred() && parking && !parking->flush())
+    fail(state, "parking the fd (sendmsg SCM_RIGHTS)", errno);
+  if (!state.error_occurred() && !send<Api>(ready)) fail(state, "write", errno);
+  if (!state.error_occurred()) {
+    struct epoll_event evs[64];
+    for (auto _ : state) {
+      const int r = Api::epoll_wait(ep, evs, 64, 0);
+      if (r != 1 || evs[0].data.u64 != uint64_t(N / 2)) {
+        state.SkipWithError(r < 0 ? "epoll_wait failed"
+                                  : "epoll_wait did not report exactly the one ready fd");
+        break;
+      }
+      benchmark::DoNotOptimize(evs);
+    }
+  }
+  Api::close(ep);  // first: the eventfds then close without an epoll item to unhook
+  for (int fd : fds) Api::close(fd);
+  parking.reset();
+}
+
+// 8. epoll_ctl ADD then DEL of one eventfd, per iteration.
+template <class Api>
+void EpollCtlAddDel(benchmark::State& state) {
+  typename Api::Env env("bench-epoll-ctl");
+  typename Api::ThreadScope scope(env);
+  const int ep = Api::epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) return fail(state, "epoll_create1", errno);
+  const int fd = Api::eventfd(0, EFD_NONBLOCK);
+  if (fd < 0) fail(state, "eventfd", errno);
+  if (!state.error_occurred()) {
+    for (auto _ : state) {
+      if (ep_add<Api>(ep, fd, EPOLLIN, 1) != 0) {
+        fail(state, "epoll_ctl(ADD)", errno);
+        break;
+      }
+      if (Api::epoll_ctl(ep, EPOLL_CTL_DEL, fd, nullptr) != 0) {
+        fail(state, "epoll_ctl(DEL)", errno);
+        break;
+      }
+    }
+  }
+  if (fd >= 0) Api::close(fd);
+  Api::close(ep);
+}
+
+// Waits in epoll_wait on `ep` (whose one item is the eventfd `fd`) and then reads `fd`.
+// Blocking (kSpin = false): epoll_wait(-1). kSpin: epoll_wait(0) in a loop until an event comes
+// or `abort` is raised, yielding the CPU after every kBusyPollUs of fruitless spinning (as recv).
+template <class Api, bool kSpin>
+bool ep_recv(int ep, int fd, const std::atomic<bool>& abort) {
+  struct epoll_event ev {};
+  if constexpr (!kSpin) {
+    for (;;) {
+      const int r = Api::epoll_wait(ep, &ev, 1, -1);
+      if (r == 1) break;
+      if (r < 0 && errno != EINTR) return false;
+      if (abort.load(std::memory_order_relaxed)) return false;
+    }
+  } else {
+    using Clock = std::chrono::steady_clock;
+    Clock::time_point until = Clock::now() + std::chrono::microseconds(kBusyPollUs);
+    for (unsigned spins = 1;; spins++) {
+      const int r = Api::epoll_wait(ep, &ev, 1, 0);
+      if (r == 1) break;
+      if (r < 0 || abort.load(std::memory_order_relaxed)) return false;
+      if ((spins & 15) == 0 && Clock::now() >= until) {
+        sched_yield();
+        until = Clock::now() + std::chrono::microseconds(kBusyPollUs);
+      }
+    }
+  }
+  uint64_t v;
+  return Api::read(fd, &v, sizeof v) == sizeof v;
+}
+
+// 9./10. Ping-pong through epoll: the timed thread writes e1 and waits in epoll_wait on ep2
+// (watching e2), the partner waits in epoll_wait on ep1 (watching e1) and writes e2; each reads
+// its eventfd after the wait. One iteration is one round trip. Items are LT EPOLLIN.
+//   kBusy = false: epoll_wait(-1) on both sides.
+//   kBusy = true:  ustack: epoll_wait(-1) on a host with busy_poll = 50 µs (both threads in it);
+//                  Linux (no epoll busy poll without NAPI): epoll_wait(0) in a user-space spin.
+template <class Api, bool kBusy>
+void EpollPingPong(benchmark::State& state) {
+  constexpr bool kSpin = kBusy && !Api::kIsUstack;
+  typename Api::Env env(kBusy ? "bench-epoll-pingpong-busy" : "bench-epoll-pingpong",
+                        kBusy ? kBusyPollUs : 0);
+  typename Api::ThreadScope scope(env);
+  const int e1 = Api::eventfd(0, EFD_NONBLOCK);
+  const int e2 = Api::eventfd(0, EFD_NONBLOCK);
+  const int ep1 = Api::epoll_create1(EPOLL_CLOEXEC);
+  const int ep2 = Api::epoll_create1(EPOLL_CLOEXEC);
+  auto close_all = [&] {
+    for (int fd : {ep1, ep2, e1, e2})
+      if (fd >= 0) Api::close(fd);
+  };
+  if (e1 < 0 || e2 < 0 || ep1 < 0 || ep2 < 0) {
+    fail(state, e1 < 0 || e2 < 0 ? "eventfd" : "epoll_create1", errno);
+    return close_all();
+  }
+  if (ep_add<Api>(ep1, e1, EPOLLIN, 1) != 0 || ep_add<Api>(ep2, e2, EPOLLIN, 2) != 0) {
+    fail(state, "epoll_ctl(ADD)", errno);
+    return close_all();
+  }
+  std::atomic<bool> stop{false}, ready{false};
+  Watchdog wd(kBusy ? "EpollPingPongBusyPoll" : "EpollPingPong", [&] {
+    typename Api::ThreadScope s(env);
+    send<Api>(e1);
+    send<Api>(e2);
+  });
+  std::thread partner;
+  const bool started = start_partner(partner, ready, [&] {
+    typename Api::ThreadScope s(env);
+    ready.store(true, std::memory_order_release);
+    for (;;) {
+      if (!ep_recv<Api, kSpin>(ep1, e1, stop) || stop.load(std::memory_order_relaxed)) break;
+      if (!send<Api>(e2)) break;
+      wd.beat();
+    }
+  });
+  if (!started) {
+    state.SkipWithError("partner thread did not start");
+  } else {
+    for (auto _ : state) {
+      if (!send<Api>(e1)) {
+        fail(state, "write", errno);
+        break;
+      }
+      if (!ep_recv<Api, kSpin>(ep2, e2, wd.fired_flag()) || wd.fired()) {
+        if (wd.fired())
+          state.SkipWithError("stalled: no progress for 5 s (lost wake-up?)");
+        else
+          fail(state, "epoll_wait/read", errno);
+        break;
+      }
+    }
+  }
+  stop.store(true, std::memory_order_relaxed);
+  send<Api>(e1);  // the partner, asleep in epoll_wait on ep1 (or spinning), wakes, sees stop
+  if (partner.joinable()) partner.join();
+  wd.stop();
+  close_all();
+}
+
 template <class Api>
 void add(const char* case_name, void (*fn)(benchmark::State&)) {
   const std::string name = std::string("BM_") + case_name + "/" + Api::kName;
@@ -345,6 +637,18 @@ void register_cases() {
   add<LinuxApi>("EventfdPingPong", EventfdPingPong<LinuxApi, false>);
   add<UstackApi>("EventfdPingPongBusyPoll", EventfdPingPong<UstackApi, true>);
   add<LinuxApi>("EventfdPingPongBusyPoll", EventfdPingPong<LinuxApi, true>);
+  add<UstackApi>("EpollEventfdCycle", EpollEventfdCycle<UstackApi>);
+  add<LinuxApi>("EpollEventfdCycle", EpollEventfdCycle<LinuxApi>);
+  add<UstackApi>("EpollWait1Of10", EpollWaitOneOfN<UstackApi, 10>);
+  add<LinuxApi>("EpollWait1Of10", EpollWaitOneOfN<LinuxApi, 10>);
+  add<UstackApi>("EpollWait1Of100000", EpollWaitOneOfN<UstackApi, 100000>);
+  add<LinuxApi>("EpollWait1Of100000", EpollWaitOneOfN<LinuxApi, 100000>);
+  add<UstackApi>("EpollCtlAddDel", EpollCtlAddDel<UstackApi>);
+  add<LinuxApi>("EpollCtlAddDel", EpollCtlAddDel<LinuxApi>);
+  add<UstackApi>("EpollPingPong", EpollPingPong<UstackApi, false>);
+  add<LinuxApi>("EpollPingPong", EpollPingPong<LinuxApi, false>);
+  add<UstackApi>("EpollPingPongBusyPoll", EpollPingPong<UstackApi, true>);
+  add<LinuxApi>("EpollPingPongBusyPoll", EpollPingPong<LinuxApi, true>);
 }
 
 }  // namespace ustack_bench

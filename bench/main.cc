@@ -1,5 +1,6 @@
 // ustack-bench: runs every case on ustack and on the host kernel, then prints one table (or JSON)
-// with both numbers, their ratio and the speed targets of DESIGN.md §8.
+// with both numbers, their ratio and the speed targets of DESIGN.md §8, then the scaling checks
+// (one case against another on the same side).
 //
 //   ustack-bench [--quick] [--json] [--benchmark_* flags of Google Benchmark]
 //
@@ -41,6 +42,25 @@ constexpr CaseInfo kCases[] = {
     {"PipeThroughput64K", Kind::kThroughput, Target::kNone, 0, ""},
     {"EventfdPingPong", Kind::kTime, Target::kRatioAtLeast, 1.0, "ratio >= 1.0x"},
     {"EventfdPingPongBusyPoll", Kind::kTime, Target::kUstackNsAtMost, 1000, "ustack <= 1 us/rt"},
+    {"EpollEventfdCycle", Kind::kTime, Target::kRatioAtLeast, 20, "ratio >= 20x"},
+    {"EpollWait1Of10", Kind::kTime, Target::kNone, 0, ""},
+    {"EpollWait1Of100000", Kind::kTime, Target::kNone, 0, "(see below)"},
+    {"EpollCtlAddDel", Kind::kTime, Target::kRatioAtLeast, 5, "ratio >= 5x"},
+    {"EpollPingPong", Kind::kTime, Target::kRatioAtLeast, 1.0, "ratio >= 1.0x"},
+    {"EpollPingPongBusyPoll", Kind::kTime, Target::kUstackNsAtMost, 1000, "ustack <= 1 us/rt"},
+};
+
+// Scaling checks, within one side: time of case `num` / time of case `den`, printed under the
+// table. The target applies to ustack; Linux's quotient is shown for reference.
+struct ScaleCheck {
+  const char* text;
+  const char* num;
+  const char* den;
+  double max;  // target: ustack quotient <= max
+};
+
+constexpr ScaleCheck kChecks[] = {
+    {"epoll_wait 1 ready of 100000 vs of 10", "EpollWait1Of100000", "EpollWait1Of10", 1.2},
 };
 
 // All runs of one benchmark (several with --benchmark_repetitions); we report the median.
@@ -155,7 +175,47 @@ std::string fmt_value(const Row& r, double v, const Side* s) {
   return buf;
 }
 
-void print_table(const std::vector<Row>& rows, double min_time) {
+struct CheckResult {
+  const ScaleCheck* check;
+  bool present = false;             // at least one of the two cases ran (not filtered out)
+  double us = NAN, lx = NAN;        // quotients, ustack and Linux
+  const char* status = nullptr;     // PASS / MISS for ustack; nullptr if not measured
+};
+
+CheckResult eval_check(const ScaleCheck& c, const Collector& col) {
+  CheckResult r;
+  r.check = &c;
+  auto ns = [&](const char* name, const char* side, bool& seen) -> double {
+    const Side* s = col.side(std::string("BM_") + name + "/" + side);
+    if (s) seen = true;
+    return s && s->ok() ? median(s->ns) : NAN;
+  };
+  bool seen = false;
+  r.us = ns(c.num, "ustack", seen) / ns(c.den, "ustack", seen);
+  r.lx = ns(c.num, "linux", seen) / ns(c.den, "linux", seen);
+  r.present = seen;
+  if (!std::isnan(r.us)) r.status = r.us <= c.max ? "PASS" : "MISS";
+  return r;
+}
+
+void print_checks(const std::vector<CheckResult>& checks) {
+  bool first = true;
+  for (const CheckResult& r : checks) {
+    if (!r.present) continue;
+    if (first) std::printf("\n");
+    first = false;
+    char q[32] = "-";
+    if (!std::isnan(r.us)) std::snprintf(q, sizeof q, "%.2fx", r.us);
+    std::printf("%s (ustack): %s  target <= %.2gx  %s\n", r.check->text, q, r.check->max,
+                r.status ? r.status : "n/a");
+    std::snprintf(q, sizeof q, "-");
+    if (!std::isnan(r.lx)) std::snprintf(q, sizeof q, "%.2fx", r.lx);
+    std::printf("%s (linux):  %s  (reference)\n", r.check->text, q);
+  }
+}
+
+void print_table(const std::vector<Row>& rows, const std::vector<CheckResult>& checks,
+                 double min_time) {
   std::printf("\nustack vs Linux (median real time per iteration; min time %.2g s per case)\n",
               min_time);
   std::printf("ratio: linux time / ustack time, or ustack MB/s / linux MB/s: > 1 means ustack faster\n\n");
@@ -172,6 +232,7 @@ void print_table(const std::vector<Row>& rows, double min_time) {
   }
   if (std::none_of(rows.begin(), rows.end(), [](const Row& r) { return r.us || r.lx; }))
     std::printf("(no case matched the filter)\n");
+  print_checks(checks);
   for (const Row& r : rows) {
     if (r.us && !r.us->error.empty())
       std::printf("error: BM_%s/ustack: %s\n", r.info->name, r.us->error.c_str());
@@ -204,7 +265,8 @@ std::string json_num(double v) {
   return buf;
 }
 
-void print_json(const std::vector<Row>& rows, double min_time) {
+void print_json(const std::vector<Row>& rows, const std::vector<CheckResult>& checks,
+                double min_time) {
   std::printf("{\n  \"min_time_s\": %s,\n", json_num(min_time).c_str());
   std::printf("  \"ratio\": \"linux time / ustack time, or ustack MB/s / linux MB/s; > 1 means ustack faster\",\n");
   std::printf("  \"cases\": [");
@@ -224,6 +286,17 @@ void print_json(const std::vector<Row>& rows, double min_time) {
     if (r.lx && !r.lx->error.empty())
       std::printf(", \"linux_error\": %s", json_str(r.lx->error).c_str());
     std::printf("}");
+  }
+  std::printf("\n  ],\n  \"checks\": [");
+  first = true;
+  for (const CheckResult& r : checks) {
+    if (!r.present) continue;
+    std::printf("%s\n    {\"check\": %s, \"ustack\": %s, \"linux\": %s, \"target\": %s, "
+                "\"status\": %s}",
+                first ? "" : ",", json_str(r.check->text).c_str(), json_num(r.us).c_str(),
+                json_num(r.lx).c_str(), json_str("ustack <= " + json_num(r.check->max) + "x").c_str(),
+                r.status ? json_str(r.status).c_str() : "null");
+    first = false;
   }
   std::printf("\n  ]\n}\n");
 }
@@ -291,10 +364,13 @@ int main(int argc, char** argv) {
     const Row& r = rows.back();
     errors |= (r.us && !r.us->error.empty()) || (r.lx && !r.lx->error.empty());
   }
-  if (json)
-    print_json(rows, min_time);
-  else
-    print_table(rows, min_time);
+  std::vector<CheckResult> checks;
+  for (const ScaleCheck& c : kChecks) checks.push_back(eval_check(c, collector));
+  if (json) {
+    print_json(rows, checks, min_time);
+  } else {
+    print_table(rows, checks, min_time);
+  }
   std::fflush(stdout);
   return errors ? 1 : 0;
 }
