@@ -726,9 +726,8 @@ long do_epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) {
   auto* ep = static_cast<EventPoll*>(f->private_data);
 
   // 7. An ADD that involves nesting takes epnested_mutex and checks loops and depth.
-  std::unique_lock<std::mutex> nested;
   // clear_tfile_check_list: drop the listed files' references once every lock is released
-  // (a last fput takes epoll mutexes).
+  // (a last fput takes epoll mutexes): declared before `nested`, so destroyed after it.
   std::vector<File*> checked;
   struct DropChecked {
     std::vector<File*>& files;
@@ -736,6 +735,7 @@ long do_epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) {
       for (File* cf : files) fput(cf);
     }
   } drop_checked{checked};
+  std::unique_lock<std::mutex> nested;
   const bool full_check =
       op == EPOLL_CTL_ADD && (!list_empty(&f->f_ep) || is_file_epoll(tf.get()));
   if (full_check) {
