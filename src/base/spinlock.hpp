@@ -13,7 +13,7 @@ namespace ustack {
 
 // How many SpinLocks the calling thread holds. Deferred work that must not run under a spinlock
 // (the futex wakes of sched's wake_q) waits until this is back to zero.
-inline __attribute__((tls_model("initial-exec"))) thread_local unsigned tls_spin_depth = 0;
+extern __thread unsigned tls_spin_depth __attribute__((tls_model("initial-exec")));
 
 class SpinLock {
  public:

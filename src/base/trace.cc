@@ -14,7 +14,7 @@
 namespace ustack::trace {
 
 std::atomic<bool> g_on{false};
-thread_local uint32_t tls_task_id = 0;
+__thread uint32_t tls_task_id = 0;
 
 namespace {
 std::mutex g_lock;

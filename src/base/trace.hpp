@@ -16,7 +16,7 @@ inline constexpr size_t kTraceMaxEvents = 1 << 20;
 
 extern std::atomic<bool> g_on;
 // The ustack task id of the calling thread, set by src/sched when the task is created.
-extern thread_local uint32_t tls_task_id;
+extern __thread uint32_t tls_task_id;
 
 void record(const char* point, uint64_t a0, uint64_t a1);
 

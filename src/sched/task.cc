@@ -43,7 +43,7 @@ TaskOwner::~TaskOwner() {
 
 }  // namespace
 
-__attribute__((tls_model("initial-exec"))) thread_local Task* tls_task = nullptr;
+__thread Task* tls_task __attribute__((tls_model("initial-exec"))) = nullptr;
 
 __attribute__((noinline)) Task* create_current() {
   tls_task_owner.task = new Task(g_next_task_id.fetch_add(1, std::memory_order_relaxed));
@@ -84,11 +84,11 @@ ThreadScheduler g_thread_scheduler;
 
 }  // namespace
 
-__attribute__((tls_model("initial-exec"))) thread_local unsigned tls_wake_q_len = 0;
+__thread unsigned tls_wake_q_len __attribute__((tls_model("initial-exec"))) = 0;
 // A signal handler that calls into ustack uses the queue above `base` only (see
 // wake_q_enter_handler), so it never touches entries the code it interrupted is adding or
 // flushing.
-__attribute__((tls_model("initial-exec"))) thread_local unsigned tls_wake_q_base = 0;
+__thread unsigned tls_wake_q_base __attribute__((tls_model("initial-exec"))) = 0;
 
 void wake_q_flush_slow() {
   Scheduler& s = scheduler();

@@ -72,7 +72,8 @@ class Task {
 };
 
 // The calling thread's task, created at its first use.
-extern __attribute__((tls_model("initial-exec"))) thread_local Task* tls_task;
+// __thread, not thread_local: no C++ TLS wrapper (which UBSan mis-checks across TUs).
+extern __thread Task* tls_task __attribute__((tls_model("initial-exec")));
 Task* create_current();
 inline Task* current() {
   Task* t = tls_task;
@@ -112,8 +113,8 @@ int try_to_wake_up(Task* p, uint32_t state_mask, int wake_flags);
 // Unblocks every task that try_to_wake_up queued on this thread. Called after dropping wait-queue
 // locks, before this thread sleeps, and at the end of every ustack call.
 void wake_q_flush_slow();
-extern __attribute__((tls_model("initial-exec"))) thread_local unsigned tls_wake_q_len;
-extern __attribute__((tls_model("initial-exec"))) thread_local unsigned tls_wake_q_base;
+extern __thread unsigned tls_wake_q_len __attribute__((tls_model("initial-exec")));
+extern __thread unsigned tls_wake_q_base __attribute__((tls_model("initial-exec")));
 inline void wake_q_flush() {
   if (tls_wake_q_len != tls_wake_q_base) wake_q_flush_slow();
 }

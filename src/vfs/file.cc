@@ -59,7 +59,7 @@ namespace file_rcu {
 
 std::atomic<long> g_readers[2];
 std::atomic<unsigned> g_epoch{0};
-thread_local unsigned tls_depth = 0;
+__thread unsigned tls_depth = 0;
 
 namespace {
 std::mutex g_sync_lock;

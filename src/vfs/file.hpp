@@ -135,7 +135,7 @@ class File {
 namespace file_rcu {
 extern std::atomic<long> g_readers[2];
 extern std::atomic<unsigned> g_epoch;
-extern thread_local unsigned tls_depth;
+extern __thread unsigned tls_depth;
 void synchronize();
 void flush_deferred();
 
