@@ -33,6 +33,8 @@ void trampoline(int sig, siginfo_t* info, void* uctx) {
   int flags = a.flags.load(std::memory_order_relaxed);
   if (flags & SA_RESETHAND) a.handler.store(nullptr, std::memory_order_relaxed);
   errno = saved_errno;
+  // The handler may close an fd the interrupted call uses without a reference: take them.
+  if (Task* self = current_if_any()) light_upgrade(self);
   const unsigned wake_q_saved = wake_q_enter_handler();
   if (flags & SA_SIGINFO) {
     reinterpret_cast<void (*)(int, siginfo_t*, void*)>(h)(sig, info, uctx);

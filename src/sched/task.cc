@@ -117,8 +117,11 @@ Task* current_if_any() { return tls_task; }
 
 Scheduler& scheduler() { return g_thread_scheduler; }
 
+void (*g_light_upgrade)(Task*) = nullptr;
+
 bool schedule_timeout(int64_t deadline_ns, int64_t busy_poll_ns) {
   Task* t = current();
+  light_upgrade(t);  // never hold light file uses across a sleep
   Scheduler& s = scheduler();
   uint32_t state = t->state_.load(std::memory_order_seq_cst);
   bool woken = true;

@@ -59,6 +59,15 @@ class Task {
   std::atomic<bool> sigpending_{false};
   // Whether every handler that ran during the current call had SA_RESTART.
   std::atomic<bool> sig_restart_{true};
+  // fdget's light path (src/vfs/fdtable.hpp): files this task uses in the current call without
+  // a reference. Slots [light_live_, light_n_) are live (no reference); those below were
+  // upgraded to real references before the task slept. in_light_ is true while a live slot
+  // exists, and is read by another task that makes the fd table shared.
+  static constexpr unsigned kMaxLightFiles = 4;
+  std::atomic<bool> in_light_{false};
+  unsigned light_n_ = 0;
+  unsigned light_live_ = 0;
+  void* light_files_[kMaxLightFiles];
   // Set by the SIGCONT hook when a stop/continue interrupted this task's sleep (C46).
   std::atomic<bool> stopcont_{false};
   // The host this task's calls act on; nullptr means the default host. Owned by src/vfs.
@@ -92,6 +101,13 @@ inline void set_current_state(uint32_t state) {
 
 inline bool signal_pending(const Task* t) {
   return t->sigpending_.load(std::memory_order_seq_cst);
+}
+
+// Called before the task blocks or runs a signal handler, while in_light_: turns its light file
+// uses into references (set by src/vfs, which knows what a file is).
+extern void (*g_light_upgrade)(Task*);
+inline void light_upgrade(Task* t) {
+  if (t->in_light_.load(std::memory_order_relaxed)) g_light_upgrade(t);
 }
 
 // Sleeps in the state set by set_current_state() until woken or until the absolute

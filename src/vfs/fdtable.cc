@@ -4,12 +4,68 @@
 // dropped: ->release may take other locks and must not nest under the table's.
 #include "vfs/fdtable.hpp"
 
+#include <linux/membarrier.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <bit>
 #include <cerrno>
 
 namespace ustack {
+
+namespace {
+
+long membarrier(int cmd) { return syscall(SYS_membarrier, cmd, 0, 0); }
+
+// sched::light_upgrade's body: every live light file of `t` gets a real reference.
+void upgrade_light_files(sched::Task* t) {
+  for (unsigned i = t->light_live_; i < t->light_n_; ++i) {
+    static_cast<File*>(t->light_files_[i])->get();
+  }
+  t->light_live_ = t->light_n_;
+  t->in_light_.store(false, std::memory_order_release);
+}
+
+bool init_fdget_light() {
+#if defined(__SANITIZE_THREAD__)
+  return false;
+#else
+  sched::g_light_upgrade = upgrade_light_files;
+  return membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
+#endif
+}
+
+}  // namespace
+
+bool g_fdget_light_enabled = init_fdget_light();
+
+bool FdTable::become_sole_user(sched::Task* t) {
+  sched::Task* expected = nullptr;
+  t->get();
+  if (sole_user_.compare_exchange_strong(expected, t, std::memory_order_acq_rel)) return true;
+  t->put();
+  if (expected == t) return true;
+  make_shared();
+  return false;
+}
+
+void FdTable::make_shared() {
+  if (shared_.exchange(true, std::memory_order_seq_cst)) {
+    // Another task is making it shared: wait until it is done.
+    while (!shared_ready_.load(std::memory_order_acquire)) sched_yield();
+    return;
+  }
+  // Every thread executes a full barrier: from here on the sole user either sees shared_ or
+  // has published in_light_ for a light use begun before.
+  if (g_fdget_light_enabled) membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
+  sched::Task* su = sole_user_.load(std::memory_order_acquire);
+  if (su != nullptr && su != sched::current()) {
+    while (su->in_light_.load(std::memory_order_acquire)) sched_yield();
+  }
+  shared_ready_.store(true, std::memory_order_release);
+}
 
 FdTable::FdTable() : max_fds_(kNrOpenDefault) {
   void* p = mmap(nullptr, sizeof(std::atomic<File*>) * kNrOpen, PROT_READ | PROT_WRITE,
@@ -21,6 +77,7 @@ FdTable::FdTable() : max_fds_(kNrOpenDefault) {
 FdTable::~FdTable() {
   close_all();
   munmap(fd_, sizeof(std::atomic<File*>) * kNrOpen);
+  if (sched::Task* su = sole_user_.load(std::memory_order_relaxed)) su->put();
 }
 
 // expand_fdtable's sizing: whole 1 KiB units of pointers, a power of two of them.
@@ -79,6 +136,7 @@ int FdTable::install_lowest(File* f, unsigned start, uint64_t nofile, bool cloex
 
 int FdTable::replace(unsigned fd, File* f, bool cloexec) {
   USTACK_ASSERT(fd < kNrOpen);
+  user_check();
   File* old;
   {
     SpinGuard g(file_lock_);
@@ -93,6 +151,7 @@ int FdTable::replace(unsigned fd, File* f, bool cloexec) {
 }
 
 int FdTable::close(unsigned fd) {
+  user_check();
   File* old;
   {
     SpinGuard g(file_lock_);

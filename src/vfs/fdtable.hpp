@@ -14,9 +14,14 @@
 #include <vector>
 
 #include "base/spinlock.hpp"
+#include "sched/task.hpp"
 #include "vfs/file.hpp"
 
 namespace ustack {
+
+// Whether fdget's light path is on: it needs membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), and
+// ThreadSanitizer cannot see that system call's ordering, so TSan builds keep it off.
+extern bool g_fdget_light_enabled;
 
 class FdTable {
  public:
@@ -34,6 +39,59 @@ class FdTable {
       if (!f->get_not_zero()) continue;  // being freed: the slot has changed
       if (USTACK_LIKELY(fd_[fd].load(std::memory_order_acquire) == f)) return f;
       fput(f);  // the slot was reused under us (type-stable File): try again
+    }
+  }
+
+  // fdget/fdput: the File at fd for the length of one call. While only one task has ever used
+  // this table (the kernel's files->count == 1), no reference is taken: nobody else can close
+  // the fd meanwhile. The first other task to use the table makes it shared for good, after
+  // waiting (with membarrier) until the sole user holds no light file; a sole user that sleeps
+  // or takes a signal turns its light files into references first (sched::light_upgrade).
+  // `*slot` is the task's light slot, or -1 for a real reference.
+  File* fdget(int fd, int* slot) {
+    *slot = -1;
+    sched::Task* t = sched::current();
+    if (USTACK_LIKELY(g_fdget_light_enabled && !shared_.load(std::memory_order_relaxed) &&
+                      t->light_n_ < sched::Task::kMaxLightFiles &&
+                      (sole_user_.load(std::memory_order_relaxed) == t || become_sole_user(t)))) {
+      const unsigned n = t->light_n_;
+      if (t->light_live_ == n) {
+        // First live slot: announce it, then look again (the sharer stores shared_, then
+        // membarrier(), then reads in_light_: one of us sees the other).
+        t->in_light_.store(true, std::memory_order_relaxed);
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+        if (USTACK_UNLIKELY(shared_.load(std::memory_order_relaxed))) {
+          t->in_light_.store(false, std::memory_order_release);
+          return fget(fd);
+        }
+      }
+      File* f = (unsigned(fd) < kNrOpen) ? fd_[fd].load(std::memory_order_acquire) : nullptr;
+      if (f == nullptr) {
+        if (t->light_live_ == n) t->in_light_.store(false, std::memory_order_release);
+        return nullptr;
+      }
+      t->light_files_[n] = f;
+      t->light_n_ = n + 1;
+      *slot = int(n);
+      return f;
+    }
+    return fget(fd);
+  }
+  static void fdput(File* f, int slot) {
+    if (slot < 0) {
+      fput(f);
+      return;
+    }
+    sched::Task* t = sched::current();
+    USTACK_ASSERT(unsigned(slot) + 1 == t->light_n_);  // scoped: last in, first out
+    t->light_n_ = unsigned(slot);
+    if (unsigned(slot) < t->light_live_) {
+      // Upgraded to a reference before a sleep.
+      t->light_live_ = unsigned(slot);
+      fput(f);
+    } else if (t->light_live_ == unsigned(slot)) {
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+      t->in_light_.store(false, std::memory_order_release);
     }
   }
 
@@ -63,6 +121,15 @@ class FdTable {
   unsigned max_fds() const { return max_fds_.load(std::memory_order_acquire); }
 
  private:
+  // The calling task is about to change the table (close, replace): make sure it is the sole
+  // user or the table is shared, so that no light user can lose a file under it.
+  void user_check() {
+    if (shared_ready_.load(std::memory_order_acquire)) return;
+    sched::Task* t = sched::current();
+    if (sole_user_.load(std::memory_order_relaxed) != t) become_sole_user(t);
+  }
+  bool become_sole_user(sched::Task* t);  // false: the table is (now) shared
+  void make_shared();
   void expand_locked(unsigned fd);
   void set_open_locked(unsigned fd, bool open);
   void set_cloexec_locked(unsigned fd, bool on);
@@ -76,6 +143,9 @@ class FdTable {
   std::vector<uint64_t> close_on_exec_;  // under file_lock_
   unsigned next_fd_ = 0;                 // under file_lock_: lowest possibly-free fd
   std::atomic<unsigned> max_fds_;
+  std::atomic<sched::Task*> sole_user_{nullptr};  // holds a Task reference
+  std::atomic<bool> shared_{false};
+  std::atomic<bool> shared_ready_{false};  // shared, and the sole user's light uses are over
 };
 
 }  // namespace ustack

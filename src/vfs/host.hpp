@@ -50,9 +50,9 @@ inline Host* current_host() {
 // fdget/fdput: the current host's File at fd for the length of one call (null if not open).
 class FdRef {
  public:
-  explicit FdRef(int fd) : f_(current_host()->fdt.fget(fd)) {}
+  explicit FdRef(int fd) : f_(current_host()->fdt.fdget(fd, &slot_)) {}
   ~FdRef() {
-    if (f_) fput(f_);
+    if (f_) FdTable::fdput(f_, slot_);
   }
   FdRef(const FdRef&) = delete;
   FdRef& operator=(const FdRef&) = delete;
@@ -61,6 +61,7 @@ class FdRef {
   explicit operator bool() const { return f_ != nullptr; }
 
  private:
+  int slot_;
   File* f_;
 };
 

@@ -217,3 +217,63 @@ TEST(PollStress, CloseWhilePollingKeepsTheFileAlive) {
 }
 
 }  // namespace
+
+namespace {
+
+// fdget's light path: the sole user of a fresh host reads, writes and polls without taking
+// file references, while other threads arrive and close and dup2 over the very fds it uses.
+// The first arrival makes the table shared and must wait for the light uses to end; ASan
+// catches a file freed under a light user. Repeated over many fresh hosts.
+TEST(FdgetLightStress, TableBecomesSharedWhileTheSoleUserIsBusy) {
+  constexpr int kRounds = 60;
+  std::atomic<long> errors{0};
+  for (int round = 0; round < kRounds; ++round) {
+    ustack::Host* host = ustack::host_create("light");
+    ustack::HostScope s(host);
+    int e[4];
+    for (int& fd : e) fd = ustack::eventfd(0, EFD_NONBLOCK);
+    int ep = ustack::epoll_create1(0);
+    for (int fd : e) {
+      struct epoll_event ev = {EPOLLIN, {.u64 = uint64_t(fd)}};
+      ustack::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+    }
+    std::atomic<bool> go{false}, stop{false};
+    std::vector<std::thread> intruders;
+    for (int k = 0; k < 3; ++k) {
+      intruders.emplace_back([&, k] {
+        ustack::HostScope hs(host);
+        while (!go) std::this_thread::yield();
+        for (int i = 0; i < 50 && !stop; ++i) {
+          int victim = e[(i + k) % 4];
+          if (i % 2) {
+            ustack::close(victim);  // may free the file the sole user is using right now
+          } else {
+            int fresh = ustack::eventfd(1, EFD_NONBLOCK);
+            if (fresh >= 0) {
+              ustack::dup2(fresh, victim);
+              ustack::close(fresh);
+            }
+          }
+        }
+      });
+    }
+    eventfd_t v;
+    struct epoll_event evs[4];
+    for (int i = 0; i < 400; ++i) {
+      if (i == 50) go = true;
+      for (int fd : e) {
+        ustack::eventfd_write(fd, 1);  // EBADF once closed: fine
+        ustack::eventfd_read(fd, &v);
+      }
+      if (ustack::epoll_wait(ep, evs, 4, 0) < 0) errors++;
+    }
+    stop = true;
+    for (auto& t : intruders) t.join();
+    for (int fd : e) ustack::close(fd);
+    ustack::close(ep);
+    ustack::host_put(host);
+  }
+  EXPECT_EQ(errors.load(), 0);
+}
+
+}  // namespace
