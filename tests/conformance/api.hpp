@@ -13,6 +13,7 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/select.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -54,6 +55,29 @@ struct Api {
   int (*getrlimit)(int, struct rlimit*);
   int (*setrlimit)(int, const struct rlimit*);
   int (*sigaction)(int, const struct sigaction*, struct sigaction*);
+
+  // Sockets (net/socket.c). Null on the ustack side until its socket layer lands (issue 4):
+  // tests that need them skip there with REQUIRE_SOCKETS().
+  int (*socket)(int, int, int);
+  int (*socketpair)(int, int, int, int[2]);
+  int (*bind)(int, const struct sockaddr*, socklen_t);
+  int (*listen)(int, int);
+  int (*accept)(int, struct sockaddr*, socklen_t*);
+  int (*accept4)(int, struct sockaddr*, socklen_t*, int);
+  int (*connect)(int, const struct sockaddr*, socklen_t);
+  ssize_t (*send)(int, const void*, size_t, int);
+  ssize_t (*sendto)(int, const void*, size_t, int, const struct sockaddr*, socklen_t);
+  ssize_t (*sendmsg)(int, const struct msghdr*, int);
+  int (*sendmmsg)(int, struct mmsghdr*, unsigned int, int);
+  ssize_t (*recv)(int, void*, size_t, int);
+  ssize_t (*recvfrom)(int, void*, size_t, int, struct sockaddr*, socklen_t*);
+  ssize_t (*recvmsg)(int, struct msghdr*, int);
+  int (*recvmmsg)(int, struct mmsghdr*, unsigned int, int, struct timespec*);
+  int (*shutdown)(int, int);
+  int (*getsockname)(int, struct sockaddr*, socklen_t*);
+  int (*getpeername)(int, struct sockaddr*, socklen_t*);
+  int (*getsockopt)(int, int, int, void*, socklen_t*);
+  int (*setsockopt)(int, int, int, const void*, socklen_t);
 };
 
 extern const Api kLinuxApi;
@@ -69,6 +93,12 @@ class Conformance : public ::testing::TestWithParam<const Api*> {
 std::string api_name(const ::testing::TestParamInfo<const Api*>& info);
 
 }  // namespace conformance
+
+// Skips a socket test on a table without sockets (ustack before issue 4), saying so.
+#define REQUIRE_SOCKETS()                                                                  \
+  do {                                                                                     \
+    if (sys->socket == nullptr) GTEST_SKIP() << sys->name << " has no socket layer yet";   \
+  } while (0)
 
 // CONFORMANCE_TEST(Suite, A5_ClosedFdIsPollnval) { ... } defines a test run on both tables.
 // Each Suite must be instantiated once, in its own .cc file, with INSTANTIATE_CONFORMANCE(Suite).
