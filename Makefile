@@ -2,7 +2,7 @@
 JOBS ?= $(shell nproc)
 PRESETS_TEST ?= release asan tsan
 
-.PHONY: all deps demo test bench build-% test-% clean format
+.PHONY: all deps demo test bench lint build-% test-% clean format
 
 all: build-release
 
@@ -21,7 +21,8 @@ test: deps
 	  echo "=== $$p: test"; \
 	  ctest --preset $$p -j $(JOBS) --timeout 600 || exit 1; \
 	done
-	@echo "=== all suites passed in: $(PRESETS_TEST)"
+	@$(MAKE) --no-print-directory lint
+	@echo "=== all suites passed in: $(PRESETS_TEST), and clang-tidy is clean"
 
 test-%: build-%
 	ctest --preset $* -j $(JOBS) --timeout 600
@@ -33,6 +34,13 @@ demo: build-release
 
 bench: build-release
 	@build/release/bench/ustack-bench $(BENCH_ARGS)
+
+# clang-tidy over every source file of the library and tools (.clang-tidy: warnings are errors).
+lint: build-release
+	@echo "=== clang-tidy"
+	@ls src/*/*.cc tools/*.cc | xargs -P $(JOBS) -n 4 clang-tidy -p build/release --quiet \
+	  > build/clang-tidy.log 2>&1; rc=$$?; grep -E "(error|warning):" build/clang-tidy.log; \
+	  exit $$rc
 
 format:
 	@clang-format -i $$(git ls-files '*.cc' '*.hpp' '*.h')

@@ -27,255 +27,29 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <climits>
-#include <condition_variable>
 #include <cstdint>
 #include <cstring>
-#include <mutex>
 #include <thread>
 #include <vector>
 
-#include "conformance/api.hpp"
-
-#if defined(__SANITIZE_THREAD__)
-#define A_POLL_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define A_POLL_TSAN 1
-#endif
-#endif
-
-// ThreadSanitizer defers asynchronous signals to its own safe points, so a signal meant to
-// interrupt a sleeping call may be delivered only after the call has returned.
-#ifdef A_POLL_TSAN
-#define SKIP_SIGNAL_TEST_UNDER_TSAN() \
-  GTEST_SKIP() << "ThreadSanitizer defers signal delivery; signal tests cannot run under it"
-#else
-#define SKIP_SIGNAL_TEST_UNDER_TSAN() (void)0
-#endif
+#include "conformance/helpers.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;  // CLOCK_MONOTONIC, as poll's deadline
-using conformance::Api;
+using namespace conformance;
 
-constexpr auto kSettle = 50ms;  // long enough for another thread to be asleep in its call
 constexpr int kRevGarbage = 0x5a5a;
 
-int64_t us_since(Clock::time_point t0) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
-}
-
-class APoll : public conformance::Conformance {
+class APoll : public OwnedFds {
  protected:
-  void TearDown() override {
-    for (int fd : owned_) sys->close(fd);
-  }
-  // An eventfd closed at the end of the test; -1 (and a failure) if it cannot be made.
-  int make_eventfd(unsigned initval = 0, int flags = 0) {
-    const int fd = sys->eventfd(initval, flags);
-    EXPECT_GE(fd, 0) << "eventfd: " << strerror(errno);
-    if (fd >= 0) owned_.push_back(fd);
-    return fd;
-  }
-  // p[0] is the read end, p[1] the write end; both closed at the end of the test.
-  bool make_pipe(int p[2], int flags = 0) {
-    if (sys->pipe2(p, flags) != 0) {
-      ADD_FAILURE() << "pipe2: " << strerror(errno);
-      return false;
-    }
-    owned_.push_back(p[0]);
-    owned_.push_back(p[1]);
-    return true;
-  }
-  // Closes fd now instead of at the end of the test.
-  int close_now(int fd) {
-    owned_.erase(std::remove(owned_.begin(), owned_.end(), fd), owned_.end());
-    return sys->close(fd);
-  }
   // poll with a zero timeout on one entry; returns revents and checks the count agrees.
-  short revents_now(int fd, short events) {
-    struct pollfd p = {fd, events, kRevGarbage};
-    const int n = sys->poll(&p, 1, 0);
-    EXPECT_EQ(n, p.revents ? 1 : 0);
-    return p.revents;
-  }
-
-  std::vector<int> owned_;
+  short revents_now(int fd, short events) { return poll_revents(sys, fd, events, kRevGarbage); }
 };
-
-// Runs fn on another thread after `delay`; joins at scope exit.
-class Later {
- public:
-  template <class F>
-  Later(std::chrono::milliseconds delay, F fn)
-      : th_([delay, fn] {
-          std::this_thread::sleep_for(delay);
-          fn();
-        }) {}
-  ~Later() { th_.join(); }
-  Later(const Later&) = delete;
-  Later& operator=(const Later&) = delete;
-
- private:
-  std::thread th_;
-};
-
-// Bounds a wait that has no timeout of its own: unless disarmed within `after`, writes 1 to the
-// eventfd `efd`, which the blocked call also waits on. The test asserts that efd stayed silent,
-// so a lost wake-up fails the test instead of hanging it.
-class Rescue {
- public:
-  Rescue(const Api* sys, int efd, std::chrono::milliseconds after)
-      : th_([this, sys, efd, after] {
-          std::unique_lock lk(mu_);
-          if (!cv_.wait_for(lk, after, [this] { return disarmed_; })) {
-            lk.unlock();
-            sys->eventfd_write(efd, 1);
-          }
-        }) {}
-  ~Rescue() { disarm(); }
-  void disarm() {
-    {
-      std::lock_guard g(mu_);
-      disarmed_ = true;
-    }
-    cv_.notify_all();
-    if (th_.joinable()) th_.join();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool disarmed_ = false;
-  std::thread th_;  // last: starts once the members it uses exist
-};
-
-// Lowers (or raises) the soft RLIMIT_NOFILE through sys; restores the saved limit at scope
-// exit, whatever happened in between.
-class NofileScope {
- public:
-  NofileScope(const Api* sys, rlim_t cur) : sys_(sys) {
-    if (sys->getrlimit(RLIMIT_NOFILE, &saved_) != 0) return;
-    struct rlimit lim = saved_;
-    lim.rlim_cur = cur;
-    ok_ = sys->setrlimit(RLIMIT_NOFILE, &lim) == 0;
-  }
-  ~NofileScope() {
-    if (ok_) sys_->setrlimit(RLIMIT_NOFILE, &saved_);
-  }
-  bool ok() const { return ok_; }
-
- private:
-  const Api* sys_;
-  struct rlimit saved_ = {};
-  bool ok_ = false;
-};
-
-std::atomic<int> g_signals{0};
-void count_signal(int) {
-  g_signals.fetch_add(1, std::memory_order_relaxed);
-}
-
-// Installs count_signal for sig through sys->sigaction; restores the old action at scope exit.
-class HandlerScope {
- public:
-  HandlerScope(const Api* sys, int sig, int flags) : sys_(sys), sig_(sig) {
-    struct sigaction act = {};
-    act.sa_handler = count_signal;
-    sigemptyset(&act.sa_mask);
-    act.sa_flags = flags;
-    ok_ = sys->sigaction(sig, &act, &old_) == 0;
-  }
-  ~HandlerScope() {
-    if (ok_) sys_->sigaction(sig_, &old_, nullptr);
-  }
-  bool ok() const { return ok_; }
-
- private:
-  const Api* sys_;
-  int sig_;
-  struct sigaction old_ = {};
-  bool ok_ = false;
-};
-
-// Sets the calling thread's signal mask; restores the old one at scope exit (which delivers
-// whatever became pending meanwhile, so it must end before the HandlerScope does).
-class MaskScope {
- public:
-  MaskScope(int how, int sig) {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, sig);
-    pthread_sigmask(how, &set, &old_);
-  }
-  ~MaskScope() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
-
- private:
-  sigset_t old_;
-};
-
-bool signal_is_pending(int sig) {
-  sigset_t set;
-  sigpending(&set);
-  return sigismember(&set, sig) == 1;
-}
-
-// The calling thread's mask with sig added (block) or removed (!block).
-sigset_t mask_with(int sig, bool block) {
-  sigset_t set;
-  pthread_sigmask(SIG_SETMASK, nullptr, &set);
-  if (block) {
-    sigaddset(&set, sig);
-  } else {
-    sigdelset(&set, sig);
-  }
-  return set;
-}
-
-struct CallResult {
-  long ret = 0;
-  int err = 0;
-  int64_t elapsed_us = 0;
-};
-
-// Runs `call` on a new thread and sends that thread `sig` every 50 ms until the call returns (a
-// signal that lands before the call has started is only handled; a later one interrupts it).
-// `call` must have a timeout of its own.
-template <class F>
-CallResult call_interrupted(int sig, F call) {
-  std::atomic<bool> started{false}, done{false}, release{false};
-  CallResult res;
-  std::thread th([&] {
-    started.store(true);
-    const auto t0 = Clock::now();
-    res.ret = call();
-    res.err = errno;
-    res.elapsed_us = us_since(t0);
-    done.store(true);
-    while (!release.load()) std::this_thread::sleep_for(1ms);  // stay alive while main may kill
-  });
-  while (!started.load()) std::this_thread::yield();
-  while (!done.load()) {
-    std::this_thread::sleep_for(kSettle);
-    if (!done.load()) pthread_kill(th.native_handle(), sig);
-  }
-  release.store(true);
-  th.join();
-  return res;
-}
-
-// Fills a non-blocking pipe's write end until EAGAIN.
-void fill_pipe(const Api* sys, int wfd) {
-  static char chunk[4096];
-  while (sys->write(wfd, chunk, sizeof chunk) > 0) {
-  }
-}
 
 // --- A1 ---
 

@@ -33,34 +33,21 @@
 #include <sys/select.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <climits>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <functional>
-#include <ostream>
-#include <string>
 #include <thread>
 #include <vector>
 
-#include "conformance/api.hpp"
-
-#if defined(__SANITIZE_THREAD__)
-#define C_EPOLL_CTL_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define C_EPOLL_CTL_TSAN 1
-#endif
-#endif
+#include "conformance/helpers.hpp"
 
 // ThreadSanitizer's libc interceptors model an fd as a memory location: close() in one thread
 // while epoll_wait() in another is using the fd is reported as a data race (and the report's
 // delay upsets the timing). That concurrent close is exactly what C25 tests, on the kernel side.
-#ifdef C_EPOLL_CTL_TSAN
+#ifdef CONFORMANCE_TSAN
 #define SKIP_LINUX_CLOSE_RACE_UNDER_TSAN()                                                   \
   if (sys->is_linux)                                                                       \
   GTEST_SKIP() << "ThreadSanitizer reports close() racing a libc epoll_wait() on the same fd"
@@ -71,143 +58,16 @@
 namespace {
 
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
-using conformance::Api;
+using namespace conformance;
 
-constexpr auto kSettle = 50ms;    // long enough for another thread to be asleep in its call
-constexpr auto kBound = 2000ms;   // a wake-up later than this is a lost wake-up
-
-// One returned epoll_event, unpacked (struct epoll_event is packed on x86-64).
-struct Ev {
-  uint32_t events;
-  uint64_t data;
-  bool operator==(const Ev& o) const { return events == o.events && data == o.data; }
-};
-std::ostream& operator<<(std::ostream& os, const Ev& e) {
-  return os << "{events=0x" << std::hex << e.events << std::dec << " data=" << e.data << "}";
-}
-using Evs = std::vector<Ev>;
-
-// Checks run on ustack and Linux alike see one epoll_event layout.
-Evs unpack(const struct epoll_event* evs, int n) {
-  Evs out;
-  for (int i = 0; i < n; ++i) out.push_back(Ev{evs[i].events, evs[i].data.u64});
-  return out;
-}
-
-Evs sorted(Evs v) {
-  std::sort(v.begin(), v.end(), [](const Ev& a, const Ev& b) { return a.data < b.data; });
-  return v;
-}
-
-// One call run on its own thread, so that a test can watch it block and then be woken. Every
-// wait on it is bounded: a lost wake-up fails the test instead of hanging it.
-class Call {
- public:
-  explicit Call(std::function<long()> fn)
-      : thread_([this, fn = std::move(fn)] {
-          const auto t0 = Clock::now();
-          long r = fn();
-          err_ = errno;
-          elapsed_ = Clock::now() - t0;
-          result_ = r;
-          done_.store(true, std::memory_order_release);
-        }) {}
-  ~Call() { thread_.join(); }
-  Call(const Call&) = delete;
-  Call& operator=(const Call&) = delete;
-  bool done() const { return done_.load(std::memory_order_acquire); }
-  bool wait(std::chrono::milliseconds limit = kBound) {
-    const auto deadline = Clock::now() + limit;
-    while (!done()) {
-      if (Clock::now() > deadline) return false;
-      std::this_thread::sleep_for(1ms);
-    }
-    return true;
-  }
-  long result() const { return result_; }
-  int err() const { return err_; }
-  std::chrono::milliseconds elapsed() const {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(elapsed_);
-  }
-
- private:
-  std::atomic<bool> done_{false};
-  long result_ = 0;
-  int err_ = 0;
-  Clock::duration elapsed_{};
-  std::thread thread_;  // last: starts once the members it uses exist
-};
-
-// Sets the soft RLIMIT_NOFILE through sys (or, with only_raise, makes sure it is at least
-// `cur`); restores the saved limit at scope exit.
-class NofileScope {
- public:
-  NofileScope(const Api* sys, rlim_t cur, bool only_raise = false) : sys_(sys) {
-    if (sys->getrlimit(RLIMIT_NOFILE, &saved_) != 0) return;
-    if (only_raise && saved_.rlim_cur >= cur) {
-      ok_ = true;
-      return;
-    }
-    struct rlimit lim = saved_;
-    lim.rlim_cur = std::min(cur, saved_.rlim_max);
-    ok_ = changed_ = lim.rlim_cur == cur && sys->setrlimit(RLIMIT_NOFILE, &lim) == 0;
-  }
-  ~NofileScope() {
-    if (changed_) sys_->setrlimit(RLIMIT_NOFILE, &saved_);
-  }
-  NofileScope(const NofileScope&) = delete;
-  NofileScope& operator=(const NofileScope&) = delete;
-  bool ok() const { return ok_; }
-
- private:
-  const Api* sys_;
-  struct rlimit saved_ = {};
-  bool ok_ = false;
-  bool changed_ = false;
-};
-
-class CEpollCtl : public conformance::Conformance {
+class CEpollCtl : public OwnedFds {
  protected:
-  void TearDown() override {
-    for (auto it = owned_.rbegin(); it != owned_.rend(); ++it) sys->close(*it);
-  }
-  int own(int fd) {
-    if (fd >= 0) owned_.push_back(fd);
-    return fd;
-  }
-  // An epoll fd closed at the end of the test.
-  int make_epoll() {
-    const int fd = sys->epoll_create1(0);
-    EXPECT_GE(fd, 0) << "epoll_create1: " << strerror(errno);
-    return own(fd);
-  }
-  // A non-blocking eventfd closed at the end of the test.
-  int make_eventfd(unsigned initval = 0) {
-    const int fd = sys->eventfd(initval, EFD_NONBLOCK);
-    EXPECT_GE(fd, 0) << "eventfd: " << strerror(errno);
-    return own(fd);
-  }
-  // p[0] is the read end, p[1] the write end; both closed at the end of the test.
-  bool make_pipe(int p[2]) {
-    if (sys->pipe2(p, O_NONBLOCK) != 0) {
-      ADD_FAILURE() << "pipe2: " << strerror(errno);
-      return false;
-    }
-    own(p[0]);
-    own(p[1]);
-    return true;
-  }
+  CEpollCtl() : OwnedFds(EFD_NONBLOCK, O_NONBLOCK) {}
   // A dup closed at the end of the test.
   int dup_owned(int fd) {
     const int d = sys->dup(fd);
     EXPECT_GE(d, 0) << "dup: " << strerror(errno);
     return own(d);
-  }
-  // Closes fd now instead of at the end of the test.
-  int close_now(int fd) {
-    owned_.erase(std::remove(owned_.begin(), owned_.end(), fd), owned_.end());
-    return sys->close(fd);
   }
   // A number that is not an open fd right now (and the lowest free one).
   int closed_fd() {
@@ -245,14 +105,7 @@ class CEpollCtl : public conformance::Conformance {
     eventfd_t v;
     sys->eventfd_read(efd, &v);
   }
-  short revents(int fd, short events) {
-    struct pollfd p = {fd, events, 0};
-    const int n = sys->poll(&p, 1, 0);
-    EXPECT_EQ(n, p.revents ? 1 : 0);
-    return p.revents;
-  }
-
-  std::vector<int> owned_;
+  short revents(int fd, short events) { return poll_revents(sys, fd, events); }
 };
 
 // ============================================================================================

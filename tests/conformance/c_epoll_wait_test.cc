@@ -33,7 +33,6 @@
 // epoll_pwait2 rejects a bad timespec before any other check.
 #include <pthread.h>
 #include <sys/mman.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -42,69 +41,29 @@
 #include <cerrno>
 #include <chrono>
 #include <climits>
-#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <functional>
-#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "conformance/api.hpp"
-
-#if defined(__SANITIZE_THREAD__)
-#define C_EPOLL_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define C_EPOLL_TSAN 1
-#endif
-#endif
-
-// ThreadSanitizer defers asynchronous signals to its own safe points, so a signal meant to
-// interrupt a sleeping call may be delivered only after the call has returned.
-#ifdef C_EPOLL_TSAN
-#define SKIP_SIGNAL_TEST_UNDER_TSAN() \
-  GTEST_SKIP() << "ThreadSanitizer defers signal delivery; signal tests cannot run under it"
-#else
-#define SKIP_SIGNAL_TEST_UNDER_TSAN() (void)0
-#endif
+#include "conformance/helpers.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;  // CLOCK_MONOTONIC, as epoll's deadline
-using conformance::Api;
+using namespace conformance;
 
-constexpr auto kSettle = 50ms;  // long enough for another thread to be asleep in its call
 constexpr uint64_t kRescueData = 0x5e5c0e;  // data of the rescue eventfd's item
 
 // EP_MAX_EVENTS on x86-64, where struct epoll_event is packed to 12 bytes (C40).
 constexpr int kEpMaxEvents = int(INT_MAX / sizeof(struct epoll_event));
 static_assert(sizeof(struct epoll_event) == 12);
 
-bool kernel_at_least(int major, int minor) {
-  struct utsname u;
-  if (uname(&u) != 0) return true;
-  int ma = 0, mi = 0;
-  if (std::sscanf(u.release, "%d.%d", &ma, &mi) != 2) return true;
-  return ma > major || (ma == major && mi >= minor);
-}
-
-int64_t us_since(Clock::time_point t0) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
-}
-
-// One returned event, unpacked (struct epoll_event is packed: its fields cannot be bound to the
-// references gtest's comparisons take).
-struct Ev {
-  uint32_t events;
-  uint64_t data;
-  bool operator==(const Ev& o) const { return events == o.events && data == o.data; }
-};
-
+// evs as text, for failure messages.
 std::string to_string(const std::vector<Ev>& evs) {
   std::string s = "[";
   for (const Ev& e : evs) {
@@ -123,12 +82,6 @@ std::vector<uint64_t> datas(const std::vector<Ev>& evs) {
   return d;
 }
 
-// evs ordered by data, for checks that are not about order.
-std::vector<Ev> sorted(std::vector<Ev> evs) {
-  std::sort(evs.begin(), evs.end(), [](const Ev& a, const Ev& b) { return a.data < b.data; });
-  return evs;
-}
-
 // What one epoll_wait returned.
 struct Got {
   int ret = 0;
@@ -136,40 +89,9 @@ struct Got {
   std::vector<Ev> ev;
 };
 
-class CEpollWait : public conformance::Conformance {
+class CEpollWait : public OwnedFds {
  protected:
-  void TearDown() override {
-    for (int fd : owned_) sys->close(fd);
-  }
-  int own(int fd) {
-    if (fd >= 0) owned_.push_back(fd);
-    return fd;
-  }
-  int make_epoll() {
-    const int fd = sys->epoll_create1(0);
-    EXPECT_GE(fd, 0) << "epoll_create1: " << strerror(errno);
-    return own(fd);
-  }
-  // A non-blocking eventfd (reads of an empty counter are EAGAIN), closed at the end of the test.
-  int make_eventfd(unsigned initval = 0, int flags = EFD_NONBLOCK) {
-    const int fd = sys->eventfd(initval, flags);
-    EXPECT_GE(fd, 0) << "eventfd: " << strerror(errno);
-    return own(fd);
-  }
-  // p[0] is the read end, p[1] the write end; both closed at the end of the test.
-  bool make_pipe(int p[2], int flags = O_NONBLOCK) {
-    if (sys->pipe2(p, flags) != 0) {
-      ADD_FAILURE() << "pipe2: " << strerror(errno);
-      return false;
-    }
-    own(p[0]);
-    own(p[1]);
-    return true;
-  }
-  int close_now(int fd) {
-    owned_.erase(std::remove(owned_.begin(), owned_.end(), fd), owned_.end());
-    return sys->close(fd);
-  }
+  CEpollWait() : OwnedFds(EFD_NONBLOCK, O_NONBLOCK) {}
   int ctl(int ep, int op, int fd, uint32_t events, uint64_t data) {
     struct epoll_event e = {};
     e.events = events;
@@ -199,61 +121,7 @@ class CEpollWait : public conformance::Conformance {
     EXPECT_GE(g.ret, 0) << "epoll_wait: " << strerror(g.err);
     return g.ev;
   }
-  ssize_t write_u64(int fd, uint64_t v) { return sys->write(fd, &v, sizeof v); }
-  uint64_t drain(int efd) {
-    uint64_t v = 0;
-    EXPECT_EQ(sys->read(efd, &v, sizeof v), 8);
-    return v;
-  }
-
-  std::vector<int> owned_;
-};
-
-// Runs fn on another thread after `delay`; joins at scope exit.
-class Later {
- public:
-  template <class F>
-  Later(std::chrono::milliseconds delay, F fn)
-      : th_([delay, fn] {
-          std::this_thread::sleep_for(delay);
-          fn();
-        }) {}
-  ~Later() { th_.join(); }
-  Later(const Later&) = delete;
-  Later& operator=(const Later&) = delete;
-
- private:
-  std::thread th_;
-};
-
-// Bounds a wait that has no timeout of its own: unless disarmed within `after`, writes 1 to the
-// eventfd `efd`, which the blocked call also watches (with data kRescueData). The test asserts
-// that the rescue item was not returned, so a lost wake-up fails the test instead of hanging it.
-class Rescue {
- public:
-  Rescue(const Api* sys, int efd, std::chrono::milliseconds after)
-      : th_([this, sys, efd, after] {
-          std::unique_lock lk(mu_);
-          if (!cv_.wait_for(lk, after, [this] { return disarmed_; })) {
-            lk.unlock();
-            sys->eventfd_write(efd, 1);
-          }
-        }) {}
-  ~Rescue() { disarm(); }
-  void disarm() {
-    {
-      std::lock_guard g(mu_);
-      disarmed_ = true;
-    }
-    cv_.notify_all();
-    if (th_.joinable()) th_.join();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool disarmed_ = false;
-  std::thread th_;  // last: starts once the members it uses exist
+  uint64_t drain(int efd) { return read_u64(efd); }
 };
 
 // --- C26: ADD and MOD poll the target at once ---
@@ -1289,99 +1157,6 @@ TEST_P(CEpollWait, C44_PwaitWithNullMaskIsEpollWait) {
 
 // --- C45, C46: signals ---
 
-std::atomic<int> g_signals{0};
-void count_signal(int) {
-  g_signals.fetch_add(1, std::memory_order_relaxed);
-}
-
-// Installs count_signal for sig through sys->sigaction; restores the old action at scope exit.
-class HandlerScope {
- public:
-  HandlerScope(const Api* sys, int sig, int flags) : sys_(sys), sig_(sig) {
-    struct sigaction act = {};
-    act.sa_handler = count_signal;
-    sigemptyset(&act.sa_mask);
-    act.sa_flags = flags;
-    ok_ = sys->sigaction(sig, &act, &old_) == 0;
-  }
-  ~HandlerScope() {
-    if (ok_) sys_->sigaction(sig_, &old_, nullptr);
-  }
-  bool ok() const { return ok_; }
-
- private:
-  const Api* sys_;
-  int sig_;
-  struct sigaction old_ = {};
-  bool ok_ = false;
-};
-
-// Sets the calling thread's signal mask; restores the old one at scope exit (which delivers
-// whatever became pending meanwhile, so it must end before the HandlerScope does).
-class MaskScope {
- public:
-  MaskScope(int how, int sig) {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, sig);
-    pthread_sigmask(how, &set, &old_);
-  }
-  ~MaskScope() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
-
- private:
-  sigset_t old_;
-};
-
-bool signal_is_pending(int sig) {
-  sigset_t set;
-  sigpending(&set);
-  return sigismember(&set, sig) == 1;
-}
-
-// The calling thread's mask with sig added (block) or removed (!block).
-sigset_t mask_with(int sig, bool block) {
-  sigset_t set;
-  pthread_sigmask(SIG_SETMASK, nullptr, &set);
-  if (block) {
-    sigaddset(&set, sig);
-  } else {
-    sigdelset(&set, sig);
-  }
-  return set;
-}
-
-struct CallResult {
-  long ret = 0;
-  int err = 0;
-  int64_t elapsed_us = 0;
-};
-
-// Runs `call` on a new thread and sends that thread `sig` every 50 ms until the call returns (a
-// signal that lands before the call has started is only handled; a later one interrupts it).
-// `call` must have a timeout of its own.
-template <class F>
-CallResult call_interrupted(int sig, F call) {
-  std::atomic<bool> started{false}, done{false}, release{false};
-  CallResult res;
-  std::thread th([&] {
-    started.store(true);
-    const auto t0 = Clock::now();
-    res.ret = call();
-    res.err = errno;
-    res.elapsed_us = us_since(t0);
-    done.store(true);
-    while (!release.load()) std::this_thread::sleep_for(1ms);  // stay alive while main may kill
-  });
-  while (!started.load()) std::this_thread::yield();
-  while (!done.load()) {
-    std::this_thread::sleep_for(kSettle);
-    if (!done.load()) pthread_kill(th.native_handle(), sig);
-  }
-  release.store(true);
-  th.join();
-  return res;
-}
-
 enum class Which { kWait, kPwait, kPwait2 };
 
 const char* name_of(Which w) {
@@ -1467,17 +1242,7 @@ TEST_P(CEpollWait, C46_StopAndContinueWithoutAHandlerIsEintr) {
   });
   std::this_thread::sleep_for(kSettle);
   ASSERT_FALSE(done.load());
-  // SIGSTOP/SIGCONT stop the whole process, so another process must send the SIGCONT: a child
-  // that does only async-signal-safe calls.
-  const pid_t parent = getpid();
-  const pid_t child = fork();
-  if (child == 0) {
-    kill(parent, SIGSTOP);
-    struct timespec ts = {0, 50 * 1000 * 1000};
-    nanosleep(&ts, nullptr);
-    kill(parent, SIGCONT);
-    _exit(0);
-  }
+  const pid_t child = fork_stop_and_continue();
   ASSERT_GT(child, 0);
   int status = 0;
   ASSERT_EQ(waitpid(child, &status, 0), child);

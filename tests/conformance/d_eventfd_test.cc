@@ -10,43 +10,31 @@
 //   counter the same way and is tested. The EPOLLHUP wake-up at release reaches no poll waiter
 //   (a sleeping poll holds its own file reference), only epoll items.
 #include <pthread.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 
-#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <climits>
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
 
-#include "conformance/api.hpp"
+#include "conformance/helpers.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
+using namespace conformance;
 
 constexpr uint64_t kMax = ULLONG_MAX;  // 0xffffffffffffffff: never storable
-constexpr auto kSettle = 50ms;         // long enough for a thread to be asleep in its call
-constexpr auto kBound = 2000ms;        // a wake-up later than this is a lost wake-up
 
-class DEventfd : public conformance::Conformance {
+class DEventfd : public OwnedFds {
  protected:
   // An eventfd that the test owns; closed at the end of the test.
-  int make(unsigned initval, int flags) {
-    int fd = sys->eventfd(initval, flags);
-    if (fd >= 0) fds_.push_back(fd);
-    return fd;
-  }
-  void TearDown() override {
-    for (int fd : fds_) sys->close(fd);
-  }
-  ssize_t write_u64(int fd, uint64_t v) { return sys->write(fd, &v, sizeof v); }
+  int make(unsigned initval, int flags) { return own(sys->eventfd(initval, flags)); }
   // The counter, without changing it: read it, then write it back. The fd must be non-blocking
   // or the counter non-zero.
   uint64_t peek(int fd) {
@@ -57,54 +45,9 @@ class DEventfd : public conformance::Conformance {
   }
   short revents(int fd, short events = POLLIN | POLLPRI | POLLOUT | POLLRDNORM | POLLWRNORM |
                                        POLLRDBAND | POLLWRBAND | POLLRDHUP) {
-    struct pollfd p = {fd, events, 0};
-    const int n = sys->poll(&p, 1, 0);
-    EXPECT_EQ(n, p.revents ? 1 : 0);
-    return p.revents;
+    return poll_revents(sys, fd, events);
   }
-
-  std::vector<int> fds_;
 };
-
-// One call run on its own thread, so that a test can watch it block and then be woken. Every
-// wait on it is bounded: a lost wake-up fails the test instead of hanging it.
-class Call {
- public:
-  explicit Call(std::function<long()> fn)
-      : thread_([this, fn = std::move(fn)] {
-          long r = fn();
-          err_ = errno;
-          result_ = r;
-          done_.store(true, std::memory_order_release);
-        }) {}
-  ~Call() { thread_.join(); }
-  bool done() const { return done_.load(std::memory_order_acquire); }
-  bool wait(std::chrono::milliseconds limit = kBound) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      std::this_thread::sleep_for(1ms);
-    }
-    return true;
-  }
-  long result() const { return result_; }
-  int err() const { return err_; }
-  pthread_t handle() { return thread_.native_handle(); }
-
- private:
-  std::atomic<bool> done_{false};
-  long result_ = 0;
-  int err_ = 0;
-  std::thread thread_;
-};
-
-bool kernel_at_least(int major, int minor) {
-  struct utsname u;
-  if (uname(&u) != 0) return true;
-  int ma = 0, mi = 0;
-  if (std::sscanf(u.release, "%d.%d", &ma, &mi) != 2) return true;
-  return ma > major || (ma == major && mi >= minor);
-}
 
 // --- D1: initval and flags ---
 
@@ -517,42 +460,6 @@ TEST_P(DEventfd, D12_SemaphoreReadOfOneWakesPollout) {
 
 // --- D13: signals interrupt blocked reads and writes ---
 
-std::atomic<int> g_signals{0};
-void count_signal(int) {
-  g_signals.fetch_add(1, std::memory_order_relaxed);
-}
-
-// Installs count_signal for `sig` through the table under test; restores the old action.
-class Handler {
- public:
-  Handler(const conformance::Api* sys, int sig, int flags) : sys_(sys), sig_(sig) {
-    struct sigaction sa = {};
-    sa.sa_handler = count_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = flags;
-    g_signals.store(0);
-    ok_ = sys_->sigaction(sig_, &sa, &old_) == 0;
-  }
-  ~Handler() {
-    if (ok_) sys_->sigaction(sig_, &old_, nullptr);
-  }
-  bool ok() const { return ok_; }
-
- private:
-  const conformance::Api* sys_;
-  int sig_;
-  bool ok_;
-  struct sigaction old_ = {};
-};
-
-#if defined(__SANITIZE_THREAD__)
-#define SKIP_SIGNALS_UNDER_TSAN()                                                        \
-  GTEST_SKIP() << "ThreadSanitizer defers signal delivery, so a blocked call cannot be " \
-                  "interrupted"
-#else
-#define SKIP_SIGNALS_UNDER_TSAN() (void)0
-#endif
-
 class DEventfdSignal : public DEventfd {
  protected:
   // fd is blocking and its blocked call (read, or a write past the limit) runs in `call`.
@@ -588,8 +495,8 @@ class DEventfdSignal : public DEventfd {
 };
 
 TEST_P(DEventfdSignal, D13_SaRestartHandlerRestartsABlockedRead) {
-  SKIP_SIGNALS_UNDER_TSAN();
-  Handler h(sys, SIGUSR1, SA_RESTART);
+  SKIP_SIGNAL_TEST_UNDER_TSAN();
+  HandlerScope h(sys, SIGUSR1, SA_RESTART);
   ASSERT_TRUE(h.ok());
   int fd = make(0, 0);
   ASSERT_GE(fd, 0);
@@ -603,8 +510,8 @@ TEST_P(DEventfdSignal, D13_SaRestartHandlerRestartsABlockedRead) {
 }
 
 TEST_P(DEventfdSignal, D13_HandlerWithoutSaRestartMakesABlockedReadEintr) {
-  SKIP_SIGNALS_UNDER_TSAN();
-  Handler h(sys, SIGUSR1, 0);
+  SKIP_SIGNAL_TEST_UNDER_TSAN();
+  HandlerScope h(sys, SIGUSR1, 0);
   ASSERT_TRUE(h.ok());
   int fd = make(0, 0);
   ASSERT_GE(fd, 0);
@@ -620,8 +527,8 @@ TEST_P(DEventfdSignal, D13_HandlerWithoutSaRestartMakesABlockedReadEintr) {
 }
 
 TEST_P(DEventfdSignal, D13_SaRestartHandlerRestartsABlockedWrite) {
-  SKIP_SIGNALS_UNDER_TSAN();
-  Handler h(sys, SIGUSR1, SA_RESTART);
+  SKIP_SIGNAL_TEST_UNDER_TSAN();
+  HandlerScope h(sys, SIGUSR1, SA_RESTART);
   ASSERT_TRUE(h.ok());
   int fd = make(0, 0);
   ASSERT_GE(fd, 0);
@@ -638,8 +545,8 @@ TEST_P(DEventfdSignal, D13_SaRestartHandlerRestartsABlockedWrite) {
 }
 
 TEST_P(DEventfdSignal, D13_HandlerWithoutSaRestartMakesABlockedWriteEintr) {
-  SKIP_SIGNALS_UNDER_TSAN();
-  Handler h(sys, SIGUSR1, 0);
+  SKIP_SIGNAL_TEST_UNDER_TSAN();
+  HandlerScope h(sys, SIGUSR1, 0);
   ASSERT_TRUE(h.ok());
   int fd = make(0, 0);
   ASSERT_GE(fd, 0);
@@ -655,7 +562,7 @@ TEST_P(DEventfdSignal, D13_HandlerWithoutSaRestartMakesABlockedWriteEintr) {
 }
 
 TEST_P(DEventfdSignal, D13_StopAndContinueLeaveABlockedReadBlocked) {
-  SKIP_SIGNALS_UNDER_TSAN();
+  SKIP_SIGNAL_TEST_UNDER_TSAN();
   // SIGSTOP/SIGCONT stop the whole process, so another process must send the SIGCONT: a child
   // that does only async-signal-safe calls.
   int fd = make(0, 0);
@@ -664,15 +571,7 @@ TEST_P(DEventfdSignal, D13_StopAndContinueLeaveABlockedReadBlocked) {
   Call call([&] { return long(sys->read(fd, &got, 8)); });
   std::this_thread::sleep_for(kSettle);
   ASSERT_FALSE(call.done());
-  const pid_t parent = getpid();
-  const pid_t child = fork();
-  if (child == 0) {
-    kill(parent, SIGSTOP);
-    struct timespec ts = {0, 50 * 1000 * 1000};
-    nanosleep(&ts, nullptr);
-    kill(parent, SIGCONT);
-    _exit(0);
-  }
+  const pid_t child = fork_stop_and_continue();
   ASSERT_GT(child, 0);
   int status = 0;
   ASSERT_EQ(waitpid(child, &status, 0), child);
@@ -743,10 +642,10 @@ TEST_P(DEventfd, D15_DupSharesTheCounter) {
   ASSERT_GE(a, 0);
   int b = sys->dup(a);
   ASSERT_GE(b, 0);
-  fds_.push_back(b);
+  own(b);
   int c = sys->fcntl(a, F_DUPFD_CLOEXEC, 0);
   ASSERT_GE(c, 0);
-  fds_.push_back(c);
+  own(c);
   ASSERT_EQ(write_u64(a, 2), 8);
   ASSERT_EQ(write_u64(b, 3), 8);
   EXPECT_EQ(revents(c), POLLIN | POLLOUT);
@@ -762,7 +661,7 @@ TEST_P(DEventfd, D15_CounterOutlivesTheFirstFd) {
   ASSERT_GE(a, 0);
   int b = sys->dup(a);
   ASSERT_GE(b, 0);
-  fds_.push_back(b);
+  own(b);
   ASSERT_EQ(write_u64(a, 9), 8);
   ASSERT_EQ(sys->close(a), 0);
   uint64_t v = 0;
@@ -777,7 +676,7 @@ TEST_P(DEventfd, D15_BlockedReaderOnADupIsWokenByAWriteThroughTheOther) {
   ASSERT_GE(a, 0);
   int b = sys->dup(a);
   ASSERT_GE(b, 0);
-  fds_.push_back(b);
+  own(b);
   uint64_t got = 0;
   Call call([&] { return long(sys->read(b, &got, 8)); });
   std::this_thread::sleep_for(kSettle);

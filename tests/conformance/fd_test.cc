@@ -3,16 +3,14 @@
 // Fd_<Behaviour>. fd numbers differ between the two tables, so every check is relative (the fd
 // just closed is the one handed out next), never an absolute number.
 #include <sys/ioctl.h>
-#include <sys/utsname.h>
 
 #include <cerrno>
 #include <climits>
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
 #include <vector>
 
-#include "conformance/api.hpp"
+#include "conformance/helpers.hpp"
 
 #ifndef F_DUPFD_QUERY
 #define F_DUPFD_QUERY 1027  // F_LINUX_SPECIFIC_BASE + 3
@@ -20,28 +18,15 @@
 
 namespace {
 
-class Fd : public conformance::Conformance {
+using namespace conformance;
+
+class Fd : public OwnedFds {
  protected:
   // Files the test owns; whatever is still open at the end is closed.
   int efd(unsigned initval = 0, int flags = EFD_NONBLOCK) {
-    return keep(sys->eventfd(initval, flags));
+    return own(sys->eventfd(initval, flags));
   }
-  bool pipe(int p[2], int flags = 0) {
-    if (sys->pipe2(p, flags) != 0) return false;
-    keep(p[0]);
-    keep(p[1]);
-    return true;
-  }
-  int keep(int fd) {
-    if (fd >= 0) fds_.push_back(fd);
-    return fd;
-  }
-  // Closes fd now; TearDown will not close it again.
-  int close_now(int fd) {
-    for (auto& f : fds_)
-      if (f == fd) f = -1;
-    return sys->close(fd);
-  }
+  bool pipe(int p[2], int flags = 0) { return own_pipe(p, flags); }
   // An fd number that is surely not open: one just closed.
   int closed_fd() {
     int fd = sys->eventfd(0, 0);
@@ -63,14 +48,7 @@ class Fd : public conformance::Conformance {
     if (saved_nofile_) {
       EXPECT_EQ(sys->setrlimit(RLIMIT_NOFILE, &old_nofile_), 0);
     }
-    for (int fd : fds_)
-      if (fd >= 0) sys->close(fd);
-  }
-  ssize_t write_u64(int fd, uint64_t v) { return sys->write(fd, &v, sizeof v); }
-  uint64_t read_u64(int fd) {
-    uint64_t v = 0;
-    EXPECT_EQ(sys->read(fd, &v, sizeof v), 8);
-    return v;
+    OwnedFds::TearDown();
   }
   rlim_t nofile() {
     struct rlimit r = {};
@@ -78,18 +56,9 @@ class Fd : public conformance::Conformance {
     return r.rlim_cur;
   }
 
-  std::vector<int> fds_;
   bool saved_nofile_ = false;
   struct rlimit old_nofile_ = {};
 };
-
-bool kernel_at_least(int major, int minor) {
-  struct utsname u;
-  if (uname(&u) != 0) return true;
-  int ma = 0, mi = 0;
-  if (std::sscanf(u.release, "%d.%d", &ma, &mi) != 2) return true;
-  return ma > major || (ma == major && mi >= minor);
-}
 
 // --- close ---
 
@@ -155,7 +124,7 @@ TEST_P(Fd, Fd_LowestFreeFdIsAllocated) {
   // dup takes the lowest free fd too.
   ASSERT_EQ(close_now(c), 0);
   // Every fd below c other than a and b was in use when c was handed out.
-  EXPECT_EQ(keep(sys->dup(p[0])), c);
+  EXPECT_EQ(own(sys->dup(p[0])), c);
 }
 
 TEST_P(Fd, Fd_EmfileWhenRlimitNofileIsExhausted) {
@@ -175,7 +144,7 @@ TEST_P(Fd, Fd_EmfileWhenRlimitNofileIsExhausted) {
       emfile = true;
       break;
     }
-    keep(fd);
+    own(fd);
     EXPECT_LT(fd, limit);
     last = fd;
   }
@@ -210,7 +179,7 @@ TEST_P(Fd, Fd_EmfileWhenRlimitNofileIsExhausted) {
 TEST_P(Fd, Fd_DupSharesTheOpenFileDescription) {
   int a = efd(0, 0);
   ASSERT_GE(a, 0);
-  int b = keep(sys->dup(a));
+  int b = own(sys->dup(a));
   ASSERT_GE(b, 0);
   EXPECT_NE(a, b);
   // Status flags live in the open file description: set through one, seen through the other.
@@ -234,14 +203,14 @@ TEST_P(Fd, Fd_DupSharesTheOpenFileDescription) {
 TEST_P(Fd, Fd_CloexecIsPerFdAndDupClearsIt) {
   int a = efd(0, EFD_CLOEXEC);
   ASSERT_GE(a, 0);
-  int b = keep(sys->dup(a));
+  int b = own(sys->dup(a));
   ASSERT_GE(b, 0);
   EXPECT_EQ(sys->fcntl(a, F_GETFD), FD_CLOEXEC);
   EXPECT_EQ(sys->fcntl(b, F_GETFD), 0);
-  int c = keep(sys->fcntl(b, F_DUPFD_CLOEXEC, 0));
+  int c = own(sys->fcntl(b, F_DUPFD_CLOEXEC, 0));
   ASSERT_GE(c, 0);
   EXPECT_EQ(sys->fcntl(c, F_GETFD), FD_CLOEXEC);
-  int d = keep(sys->fcntl(a, F_DUPFD, 0));
+  int d = own(sys->fcntl(a, F_DUPFD, 0));
   ASSERT_GE(d, 0);
   EXPECT_EQ(sys->fcntl(d, F_GETFD), 0);
   // dup2 clears it on the target, dup3 sets it only with O_CLOEXEC.
@@ -331,15 +300,15 @@ TEST_P(Fd, Fd_FcntlDupfdTakesTheLowestFreeFdAtOrAboveArg) {
   int a = efd();
   ASSERT_GE(a, 0);
   const int from = a + 10;
-  int d1 = keep(sys->fcntl(a, F_DUPFD, from));
+  int d1 = own(sys->fcntl(a, F_DUPFD, from));
   ASSERT_GE(d1, from);
-  int d2 = keep(sys->fcntl(a, F_DUPFD, from));
+  int d2 = own(sys->fcntl(a, F_DUPFD, from));
   EXPECT_GT(d2, d1);
   ASSERT_EQ(close_now(d1), 0);
-  EXPECT_EQ(keep(sys->fcntl(a, F_DUPFD_CLOEXEC, from)), d1);
+  EXPECT_EQ(own(sys->fcntl(a, F_DUPFD_CLOEXEC, from)), d1);
   // A low arg still gets the lowest free fd.
   int lowest = closed_fd();
-  EXPECT_EQ(keep(sys->fcntl(a, F_DUPFD, 0)), lowest);
+  EXPECT_EQ(own(sys->fcntl(a, F_DUPFD, 0)), lowest);
 }
 
 TEST_P(Fd, Fd_FcntlDupfdArgAtOrAboveRlimitIsEinval) {
@@ -354,7 +323,7 @@ TEST_P(Fd, Fd_FcntlDupfdArgAtOrAboveRlimitIsEinval) {
     EXPECT_EQ(errno, EINVAL) << cmd;
   }
   if (sys->fcntl(lim - 1, F_GETFD) == -1 && errno == EBADF) {
-    EXPECT_EQ(keep(sys->fcntl(a, F_DUPFD, lim - 1)), lim - 1);
+    EXPECT_EQ(own(sys->fcntl(a, F_DUPFD, lim - 1)), lim - 1);
   }
 }
 
@@ -432,7 +401,7 @@ TEST_P(Fd, Fd_FcntlDupfdQueryComparesOpenFiles) {
   int b = efd();
   ASSERT_GE(a, 0);
   ASSERT_GE(b, 0);
-  int a2 = keep(sys->dup(a));
+  int a2 = own(sys->dup(a));
   ASSERT_GE(a2, 0);
   EXPECT_EQ(sys->fcntl(a, F_DUPFD_QUERY, a2), 1);
   EXPECT_EQ(sys->fcntl(a2, F_DUPFD_QUERY, a), 1);
@@ -472,7 +441,7 @@ TEST_P(Fd, Fd_IoctlFioclexAndFionclex) {
   EXPECT_EQ(sys->ioctl(e, FIONCLEX), 0);
   EXPECT_EQ(sys->fcntl(e, F_GETFD), 0);
   // Per fd: a dup keeps its own.
-  int d = keep(sys->dup(e));
+  int d = own(sys->dup(e));
   ASSERT_GE(d, 0);
   EXPECT_EQ(sys->ioctl(d, FIOCLEX), 0);
   EXPECT_EQ(sys->fcntl(e, F_GETFD), 0);

@@ -12,51 +12,31 @@
 #include <chrono>
 #include <climits>
 #include <cstring>
-#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "conformance/api.hpp"
+#include "conformance/helpers.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
+using namespace conformance;
 
-constexpr auto kSettle = 50ms;   // long enough for a thread to be asleep in its call
-constexpr auto kBound = 2000ms;  // a wake-up later than this is a lost wake-up
 constexpr int kPage = 4096;
 constexpr int kDefaultSize = 65536;
 
-class Pipe : public conformance::Conformance {
+class Pipe : public OwnedFds {
  protected:
   // A pipe the test owns: p[0] read end, p[1] write end; closed at the end of the test.
-  bool make(int p[2], int flags = 0) {
-    if (sys->pipe2(p, flags) != 0) return false;
-    fds_.push_back(p[0]);
-    fds_.push_back(p[1]);
-    return true;
-  }
-  // Closes one of the test's fds now (and not again in TearDown).
-  int close_now(int fd) {
-    for (auto& f : fds_)
-      if (f == fd) f = -1;
-    return sys->close(fd);
-  }
-  void TearDown() override {
-    for (int fd : fds_)
-      if (fd >= 0) sys->close(fd);
-  }
+  bool make(int p[2], int flags = 0) { return own_pipe(p, flags); }
   int fionread(int fd) {
     int n = -1;
     EXPECT_EQ(sys->ioctl(fd, FIONREAD, &n), 0);
     return n;
   }
   short revents(int fd) {
-    struct pollfd p = {fd, POLLIN | POLLPRI | POLLOUT | POLLRDNORM | POLLWRNORM | POLLRDHUP, 0};
-    const int n = sys->poll(&p, 1, 0);
-    EXPECT_EQ(n, p.revents ? 1 : 0);
-    return p.revents;
+    return poll_revents(sys, fd, POLLIN | POLLPRI | POLLOUT | POLLRDNORM | POLLWRNORM | POLLRDHUP);
   }
   // Fills a non-blocking write end with `chunk`-byte writes until EAGAIN; returns the bytes
   // written.
@@ -85,38 +65,6 @@ class Pipe : public conformance::Conformance {
       total += n;
     }
   }
-
-  std::vector<int> fds_;
-};
-
-// One call run on its own thread; every wait on it is bounded.
-class Call {
- public:
-  explicit Call(std::function<long()> fn)
-      : thread_([this, fn = std::move(fn)] {
-          long r = fn();
-          err_ = errno;
-          result_ = r;
-          done_.store(true, std::memory_order_release);
-        }) {}
-  ~Call() { thread_.join(); }
-  bool done() const { return done_.load(std::memory_order_acquire); }
-  bool wait(std::chrono::milliseconds limit = kBound) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      std::this_thread::sleep_for(1ms);
-    }
-    return true;
-  }
-  long result() const { return result_; }
-  int err() const { return err_; }
-
- private:
-  std::atomic<bool> done_{false};
-  long result_ = 0;
-  int err_ = 0;
-  std::thread thread_;
 };
 
 // --- capacity ---
@@ -382,7 +330,7 @@ TEST_P(Pipe, Pipe_SetPipeSzNegativeIsEinval) {
 TEST_P(Pipe, Pipe_PipeSzOnANonPipeIsEbadf) {
   int e = sys->eventfd(0, 0);
   ASSERT_GE(e, 0);
-  fds_.push_back(e);
+  own(e);
   EXPECT_EQ(sys->fcntl(e, F_GETPIPE_SZ), -1);
   EXPECT_EQ(errno, EBADF);
   EXPECT_EQ(sys->fcntl(e, F_SETPIPE_SZ, kPage), -1);
