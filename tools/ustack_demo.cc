@@ -23,6 +23,13 @@ const char* describe(const ustack::trace::Event& e, char* buf, size_t n) {
                   (unsigned long long)e.arg0, (unsigned long long)e.arg1);
   } else if (!std::strcmp(e.point, "schedule_timeout")) {
     std::snprintf(buf, n, "schedule_timeout: goes to sleep (state %#llx)", (unsigned long long)e.arg1);
+  } else if (!std::strcmp(e.point, "schedule_timeout_ret")) {
+    std::snprintf(buf, n, "schedule_timeout returns: the task runs again (%s)",
+                  e.arg0 ? "woken" : "timed out");
+  } else if (!std::strcmp(e.point, "ep_poll_callback")) {
+    std::snprintf(buf, n, "ep_poll_callback: item data %#llx queued on the ready list (key %#llx), "
+                  "waking the epoll_wait sleeper", (unsigned long long)e.arg0,
+                  (unsigned long long)e.arg1);
   } else if (!std::strcmp(e.point, "poll_return")) {
     std::snprintf(buf, n, "poll returns %llu, revents %#llx", (unsigned long long)e.arg0,
                   (unsigned long long)e.arg1);
@@ -35,31 +42,28 @@ const char* describe(const ustack::trace::Event& e, char* buf, size_t n) {
 
 }  // namespace
 
-int main() {
-  std::printf("ustack: one traced wake-up of a sleeping poll()\n");
-  std::printf("  task A polls an eventfd for POLLIN and sleeps; task B writes 1 to it.\n\n");
-
-  int efd = ustack::eventfd(0, 0);
-  std::atomic<bool> polling{false};
+// Runs `sleeper` on task A until it blocks, then `waker` on task B; prints the trace.
+template <class Sleeper, class Waker>
+int traced(const char* title, Sleeper sleeper, Waker waker) {
+  std::printf("%s\n", title);
+  std::atomic<bool> started{false};
   int n = -1;
-  short revents = 0;
+  ustack::trace::drain();
   ustack::trace::enable(true);
   std::thread a([&] {
-    struct pollfd p = {efd, POLLIN, 0};
-    polling = true;
-    n = ustack::poll(&p, 1, 5000);
-    revents = p.revents;
+    started = true;
+    n = sleeper();
   });
-  while (!polling) std::this_thread::yield();
+  while (!started) std::this_thread::yield();
   std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let A fall asleep
-  std::thread b([&] { ustack::eventfd_write(efd, 1); });
+  std::thread b(waker);
   b.join();
   a.join();
   ustack::trace::enable(false);
   auto events = ustack::trace::drain();
   if (events.empty()) {
     std::printf("no trace events recorded\n");
-    return 1;
+    return -1;
   }
   const uint64_t t0 = events.front().time_ns;
   char buf[256];
@@ -68,7 +72,38 @@ int main() {
     std::printf("  %10.3f  %-6u  %s\n", double(e.time_ns - t0) / 1000.0, e.tid,
                 describe(e, buf, sizeof buf));
   }
-  std::printf("  %10s  %-6s  poll returned %d with revents %#x (POLLIN)\n", "", "", n, revents);
+  return n;
+}
+
+int main() {
+  int efd = ustack::eventfd(0, 0);
+  short revents = 0;
+  int n = traced(
+      "ustack: one traced wake-up of a sleeping poll()\n"
+      "  task A polls an eventfd for POLLIN and sleeps; task B writes 1 to it.\n",
+      [&] {
+        struct pollfd p = {efd, POLLIN, 0};
+        int r = ustack::poll(&p, 1, 5000);
+        revents = p.revents;
+        return r;
+      },
+      [&] { ustack::eventfd_write(efd, 1); });
+  std::printf("  %10s  %-6s  poll returned %d with revents %#x (POLLIN)\n\n", "", "", n, revents);
+  eventfd_t v;
+  ustack::eventfd_read(efd, &v);
+
+  int ep = ustack::epoll_create1(0);
+  struct epoll_event ev = {EPOLLIN, {.u64 = 0xd00d}};
+  ustack::epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev);
+  struct epoll_event out = {};
+  int m = traced(
+      "ustack: one traced wake-up of a sleeping epoll_wait()\n"
+      "  task A waits on an epoll watching the eventfd; task B writes 1 to it.\n",
+      [&] { return ustack::epoll_wait(ep, &out, 1, 5000); },
+      [&] { ustack::eventfd_write(efd, 1); });
+  std::printf("  %10s  %-6s  epoll_wait returned %d: events %#x, data %#llx\n", "", "", m,
+              out.events, (unsigned long long)out.data.u64);
+  ustack::close(ep);
   ustack::close(efd);
-  return n == 1 ? 0 : 1;
+  return n == 1 && m == 1 ? 0 : 1;
 }

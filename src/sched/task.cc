@@ -158,6 +158,7 @@ bool schedule_timeout(int64_t deadline_ns, int64_t busy_poll_ns) {
   // between the timeout and this store is not lost: the caller rechecks its condition.
   uint32_t old = t->state_.exchange(TASK_RUNNING, std::memory_order_seq_cst);
   if (!woken && old == TASK_RUNNING) woken = true;  // the waker beat the timeout
+  USTACK_TRACE("schedule_timeout_ret", woken, 0);
   return woken;
 }
 
