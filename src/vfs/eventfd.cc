@@ -27,10 +27,10 @@ constexpr uint64_t kUllongMax = ULLONG_MAX;
 
 class EventfdOps final : public FileOps {
  public:
+  // Linux's eventfd has ->read_iter and ->write; ->read (the same logic, flat) is ours, for a
+  // read(2) without an iov_iter: vfs_read prefers it, readv still goes through ->read_iter.
+  constexpr EventfdOps() : FileOps(kRead | kReadIter | kWrite | kPoll) {}
   const char* name() const override { return "eventfd"; }
-  bool has_read_iter() const override { return true; }
-  bool has_write() const override { return true; }
-  bool has_poll() const override { return true; }
 
   __poll_t poll(File* file, PollTable* wait) const override {
     auto* ctx = static_cast<EventfdCtx*>(file->private_data);
@@ -44,34 +44,29 @@ class EventfdOps final : public FileOps {
   }
 
   ssize_t read_iter(File* file, IovIter& to) const override {
-    auto* ctx = static_cast<EventfdCtx*>(file->private_data);
     if (to.count() < sizeof(uint64_t)) return -EINVAL;
-    uint64_t ucnt;
-    {
-      SpinGuard g(ctx->wqh.lock);
-      if (ctx->count.load(std::memory_order_relaxed) == 0) {
-        if (file->nonblock()) return -EAGAIN;
-        long ret = wait_event_interruptible_locked(
-            &ctx->wqh, [ctx] { return ctx->count.load(std::memory_order_relaxed) != 0; },
-            busy_poll_ns());
-        if (ret) return ret;
-      }
-      // eventfd_ctx_do_read.
-      uint64_t c = ctx->count.load(std::memory_order_relaxed);
-      ucnt = (ctx->flags & EFD_SEMAPHORE) ? 1 : c;
-      ctx->count.store(c - ucnt, std::memory_order_release);
-      if (ctx->wqh.active()) wake_up_locked_poll(&ctx->wqh, POLLOUT);
-    }
+    uint64_t ucnt = 0;
+    if (long ret = do_read(file, &ucnt); ret < 0) return ret;
     // As in Linux, the count is consumed even if the copy then faults.
     if (to.copy_to(&ucnt, sizeof ucnt) != sizeof ucnt) return -EFAULT;
     return sizeof ucnt;
   }
 
+  ssize_t read(File* file, void* buf, size_t count) const override {
+    if (count < sizeof(uint64_t)) return -EINVAL;
+    uint64_t ucnt = 0;
+    if (long ret = do_read(file, &ucnt); ret < 0) return ret;
+    if (buf == nullptr) return -EFAULT;  // consumed all the same, as above
+    std::memcpy(buf, &ucnt, sizeof ucnt);
+    return sizeof ucnt;
+  }
+
+
   ssize_t write(File* file, const void* buf, size_t count) const override {
     auto* ctx = static_cast<EventfdCtx*>(file->private_data);
     if (count != sizeof(uint64_t)) return -EINVAL;  // exactly 8 since 6.9 (D4)
     if (buf == nullptr) return -EFAULT;
-    uint64_t ucnt;
+    uint64_t ucnt = 0;
     std::memcpy(&ucnt, buf, sizeof ucnt);
     if (ucnt == kUllongMax) return -EINVAL;
     SpinGuard g(ctx->wqh.lock);
@@ -110,6 +105,26 @@ class EventfdOps final : public FileOps {
   }
 
  private:
+  // eventfd_read's body: wait for a count (unless non-blocking), take it (all, or 1 in
+  // semaphore mode) and wake POLLOUT watchers. 0, -EAGAIN or -ERESTARTSYS.
+  static long do_read(File* file, uint64_t* ucnt) {
+    auto* ctx = static_cast<EventfdCtx*>(file->private_data);
+    SpinGuard g(ctx->wqh.lock);
+    if (ctx->count.load(std::memory_order_relaxed) == 0) {
+      if (file->nonblock()) return -EAGAIN;
+      long ret = wait_event_interruptible_locked(
+          &ctx->wqh, [ctx] { return ctx->count.load(std::memory_order_relaxed) != 0; },
+          busy_poll_ns());
+      if (ret) return ret;
+    }
+    // eventfd_ctx_do_read.
+    const uint64_t c = ctx->count.load(std::memory_order_relaxed);
+    *ucnt = (ctx->flags & EFD_SEMAPHORE) ? 1 : c;
+    ctx->count.store(c - *ucnt, std::memory_order_release);
+    if (ctx->wqh.active()) wake_up_locked_poll(&ctx->wqh, POLLOUT);
+    return 0;
+  }
+
   static int64_t busy_poll_ns() {
     return current_host()->busy_poll_ns.load(std::memory_order_relaxed);
   }

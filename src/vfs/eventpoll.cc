@@ -621,8 +621,8 @@ void ep_clear_and_put(EventPoll* ep) {
 
 class EventPollOps final : public FileOps {
  public:
+  constexpr EventPollOps() : FileOps(kPoll) {}  // no read/write: EINVAL (C3)
   const char* name() const override { return "[eventpoll]"; }
-  bool has_poll() const override { return true; }
   __poll_t poll(File* file, PollTable* wait) const override {
     return __ep_eventpoll_poll(file, wait, 0);
   }

@@ -66,32 +66,46 @@ class IovIter {
 // file_operations. The defaults are what Linux does when the method is missing.
 class FileOps {
  public:
+  // Which methods a file_operations table has: fixed per table, so the hot paths test a bit
+  // instead of making a virtual call.
+  enum Caps : unsigned {
+    kRead = 1u << 0,       // ->read: one flat buffer
+    kWrite = 1u << 1,      // ->write (eventfd writes with one)
+    kReadIter = 1u << 2,   // ->read_iter
+    kWriteIter = 1u << 3,  // ->write_iter
+    kPoll = 1u << 4,       // ->poll; without it DEFAULT_POLLMASK, and EPERM for epoll
+    kODirect = 1u << 5,    // F_SETFL may set O_DIRECT (pipes: packet mode)
+    kFasync = 1u << 6,     // ->fasync: O_ASYNC is settable (F_SETFL, FIOASYNC)
+  };
+  explicit constexpr FileOps(unsigned caps) : caps_(caps) {}
   virtual ~FileOps() = default;
   virtual const char* name() const = 0;  // "eventfd", "pipe", ...: for tools and traces
-  // ->read / ->write: one flat buffer (the kernel's older methods; eventfd writes with one).
-  virtual bool has_read() const { return false; }
-  virtual bool has_write() const { return false; }
+
+  bool has_read() const { return caps_ & kRead; }
+  bool has_write() const { return caps_ & kWrite; }
+  bool has_read_iter() const { return caps_ & kReadIter; }
+  bool has_write_iter() const { return caps_ & kWriteIter; }
+  bool has_poll() const { return caps_ & kPoll; }
+  bool allows_o_direct() const { return caps_ & kODirect; }
+  bool has_fasync() const { return caps_ & kFasync; }
+
   virtual ssize_t read(File*, void*, size_t) const { return -EINVAL; }
   virtual ssize_t write(File*, const void*, size_t) const { return -EINVAL; }
-  // ->read_iter / ->write_iter.
-  virtual bool has_read_iter() const { return false; }
-  virtual bool has_write_iter() const { return false; }
   virtual ssize_t read_iter(File*, IovIter&) const { return -EINVAL; }
   virtual ssize_t write_iter(File*, IovIter&) const { return -EINVAL; }
-  // ->poll; has_poll() false means DEFAULT_POLLMASK and EPERM for epoll (file_can_poll).
-  virtual bool has_poll() const { return false; }
   virtual __poll_t poll(File*, PollTable*) const { return DEFAULT_POLLMASK; }
   // ->unlocked_ioctl: -ENOTTY (ENOIOCTLCMD) when the command is not the file's.
   virtual long ioctl(File*, unsigned long, unsigned long) const { return -ENOTTY; }
-  // ->fcntl hooks: F_SETFL's O_DIRECT check, and F_GETPIPE_SZ/F_SETPIPE_SZ for pipes.
-  virtual bool allows_o_direct() const { return false; }
-  virtual bool has_fasync() const { return false; }  // O_ASYNC is settable (F_SETFL, FIOASYNC)
+  // ->fcntl hooks: F_SETFL's flag change, and F_GETPIPE_SZ/F_SETPIPE_SZ for pipes.
   virtual void setfl(File*, unsigned /*new_flags*/) const {}
   virtual long pipe_fcntl(File*, int, unsigned long) const { return -EBADF; }
   // ->release: the last reference to the File is gone.
   virtual void release(File*) const {}
   // ->show_fdinfo: the file's own lines of /proc/PID/fdinfo/FD.
   virtual void show_fdinfo(File*, std::string&) const {}
+
+ private:
+  const unsigned caps_;
 };
 
 class File {

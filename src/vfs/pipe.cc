@@ -75,12 +75,9 @@ void send_sigpipe() { pthread_kill(pthread_self(), SIGPIPE); }
 
 class PipeOps final : public FileOps {
  public:
+  // O_DIRECT is packet mode.
+  constexpr PipeOps() : FileOps(kReadIter | kWriteIter | kPoll | kODirect | kFasync) {}
   const char* name() const override { return "pipe"; }
-  bool has_read_iter() const override { return true; }
-  bool has_write_iter() const override { return true; }
-  bool has_poll() const override { return true; }
-  bool allows_o_direct() const override { return true; }  // packet mode
-  bool has_fasync() const override { return true; }
 
   __poll_t poll(File* filp, PollTable* wait) const override {
     PipeInodeInfo* pipe = pipe_of(filp);

@@ -19,6 +19,7 @@ namespace {
 // A file with no ->poll, like a regular file: DEFAULT_POLLMASK, never blocks.
 class NoPollOps final : public FileOps {
  public:
+  NoPollOps() : FileOps(0) {}
   const char* name() const override { return "nopoll"; }
 };
 const NoPollOps g_nopoll;
