@@ -34,5 +34,8 @@ inline constexpr long kMaxUserWatchesDefault = 1L << 20;  // used if /proc is un
 // --- time ---
 inline constexpr int64_t kNsecPerSec = 1000000000;
 inline constexpr int64_t kNoDeadline = INT64_MAX;     // schedule_timeout(MAX_SCHEDULE_TIMEOUT)
+// How long a task spins on its state word before it blocks when the host has no busy_poll
+// set: long enough for a partner on another CPU to answer, short against a time slice.
+inline constexpr int64_t kSpinBeforeSleepNs = 2000;
 
 }  // namespace ustack

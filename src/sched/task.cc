@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "base/clock.hpp"
@@ -127,9 +128,14 @@ bool schedule_timeout(int64_t deadline_ns, int64_t busy_poll_ns) {
   bool woken = true;
   USTACK_TRACE("schedule_timeout", deadline_ns, state);
 
-  if (busy_poll_ns > 0 && state != TASK_RUNNING) {
-    // Busy polling: spin on the state word, where a waker's store lands first.
-    const int64_t until = s.now_ns() + busy_poll_ns;
+  wake_q_flush();  // never spin or sleep on wake-ups we owe others
+
+  // Spin on the state word first, where a waker's store lands: for the host's busy_poll time
+  // (net.core.busy_poll), or else briefly (kSpinBeforeSleepNs), as adaptive mutexes do: a
+  // partner that answers within that time costs no system call on either side.
+  const int64_t spin_ns = busy_poll_ns > 0 ? busy_poll_ns : kSpinBeforeSleepNs;
+  if (spin_ns > 0 && state != TASK_RUNNING) {
+    const int64_t until = std::min(s.now_ns() + spin_ns, deadline_ns);
     for (unsigned spins = 0; state != TASK_RUNNING; state = t->state_.load(std::memory_order_acquire)) {
       __builtin_ia32_pause();
       if ((++spins & 63) == 0 && s.now_ns() >= until) break;
@@ -137,7 +143,6 @@ bool schedule_timeout(int64_t deadline_ns, int64_t busy_poll_ns) {
     }
   }
 
-  wake_q_flush();  // never sleep on wake-ups we owe others
   while (state != TASK_RUNNING) {
     // __schedule: an interruptible sleeper with a pending signal does not sleep. The signal
     // trampoline stores sigpending before it reads our state, we store our state before we read
