@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "base/clock.hpp"
+#include "base/mutex.hpp"
 #include "base/trace.hpp"
 #include "vfs/host.hpp"
 #include "vfs/uaccess.hpp"
@@ -95,7 +96,7 @@ using EpTree = boost::intrusive::set<
     boost::intrusive::key_of_value<EpItemKey>>;
 
 struct EventPoll {
-  std::mutex mtx;
+  Mutex mtx;
   WaitQueueHead wq;         // tasks in epoll_wait: exclusive, at the head (LIFO, C51)
   WaitQueueHead poll_wait;  // poll()/select() on this epoll fd, and outer epolls' hooks
   SpinLock lock;
@@ -112,7 +113,7 @@ struct EventPoll {
   int loop_check_depth = 0;
 };
 
-std::mutex epnested_mutex;
+Mutex epnested_mutex;
 uint64_t loop_check_gen = 0;          // under epnested_mutex
 EventPoll* inserting_into = nullptr;  // under epnested_mutex
 // tfile_check_list: the non-epoll files a nesting ADD reaches, whose wake-up paths
@@ -735,7 +736,7 @@ long do_epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) {
       for (File* cf : files) fput(cf);
     }
   } drop_checked{checked};
-  std::unique_lock<std::mutex> nested;
+  std::unique_lock<Mutex> nested;
   const bool full_check =
       op == EPOLL_CTL_ADD && (!list_empty(&f->f_ep) || is_file_epoll(tf.get()));
   if (full_check) {

@@ -20,6 +20,7 @@
 #include <mutex>
 #include <vector>
 
+#include "base/mutex.hpp"
 #include "base/trace.hpp"
 #include "vfs/host.hpp"
 #include "vfs/vfs.hpp"
@@ -39,7 +40,7 @@ struct PipeBuffer {
 };
 
 struct PipeInodeInfo {
-  std::mutex mutex;
+  Mutex mutex;
   WaitQueueHead rd_wait;
   WaitQueueHead wr_wait;
   std::atomic<unsigned> head{0};       // under mutex; read locklessly by poll
