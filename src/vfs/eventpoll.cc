@@ -397,7 +397,6 @@ int ep_autoremove_wake_function(WaitQueueEntry* wq_entry, unsigned mode, int syn
 long ep_poll(EventPoll* ep, struct epoll_event* events, int maxevents, int64_t deadline_ns) {
   bool timed_out = deadline_ns == kDeadlineNoWait;
   sched::Task* self = sched::current();
-  const int64_t busy_ns = ep->host->busy_poll_ns.load(std::memory_order_relaxed);
   bool eavail = ep_events_available(ep);
   for (;;) {
     if (eavail) {
@@ -422,7 +421,8 @@ long ep_poll(EventPoll* ep, struct epoll_event* events, int maxevents, int64_t d
     }
     if (!eavail) {
       sched::StopInterruptible stop;  // a SIGSTOP/SIGCONT ends the wait with EINTR (C46)
-      timed_out = !sched::schedule_timeout(deadline_ns, busy_ns);
+      timed_out = !sched::schedule_timeout(
+          deadline_ns, ep->host->busy_poll_ns.load(std::memory_order_relaxed));
       if (stop.interrupted()) {
         sched::__set_current_state(sched::TASK_RUNNING);
         SpinGuard g(ep->lock);
