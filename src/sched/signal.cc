@@ -10,6 +10,8 @@
 #include <cstring>
 #include <mutex>
 
+#include <pthread.h>
+
 #include "base/trace.hpp"
 #include "sched/task.hpp"
 
@@ -20,11 +22,20 @@ namespace {
 struct UserAction {
   std::atomic<void*> handler{nullptr};  // sa_handler or sa_sigaction, as the user gave it
   std::atomic<int> flags{0};            // the user's sa_flags
+  sigset_t mask;                        // the user's sa_mask, written before `handler`
 };
 
 UserAction g_actions[_NSIG];
 std::mutex g_sigaction_lock;
 
+
+void call_handler(void* h, int flags, int sig, siginfo_t* info, void* uctx) {
+  if (flags & SA_SIGINFO) {
+    reinterpret_cast<void (*)(int, siginfo_t*, void*)>(h)(sig, info, uctx);
+  } else if (h != nullptr) {
+    reinterpret_cast<void (*)(int)>(h)(sig);
+  }
+}
 
 void trampoline(int sig, siginfo_t* info, void* uctx) {
   int saved_errno = errno;
@@ -32,32 +43,44 @@ void trampoline(int sig, siginfo_t* info, void* uctx) {
   void* h = a.handler.load(std::memory_order_acquire);
   int flags = a.flags.load(std::memory_order_relaxed);
   if (flags & SA_RESETHAND) a.handler.store(nullptr, std::memory_order_relaxed);
-  errno = saved_errno;
-  // The handler may close an fd the interrupted call uses without a reference: take them.
-  if (Task* self = current_if_any()) light_upgrade(self);
-  const unsigned wake_q_saved = wake_q_enter_handler();
-  if (flags & SA_SIGINFO) {
-    reinterpret_cast<void (*)(int, siginfo_t*, void*)>(h)(sig, info, uctx);
-  } else if (h != nullptr) {
-    reinterpret_cast<void (*)(int)>(h)(sig);
-  }
-  wake_q_leave_handler(wake_q_saved);
-  saved_errno = errno;
-  // signal_wake_up(): mark pending, then wake the task from an interruptible sleep. The order
-  // pairs with schedule_timeout's "store state, then load sigpending".
-  // A thread with no task yet sleeps in no ustack call: nothing to interrupt.
   Task* t = current_if_any();
-  if (t != nullptr) {
-    if (!(flags & SA_RESTART)) t->sig_restart_.store(false, std::memory_order_relaxed);
-    t->sigpending_.store(true, std::memory_order_seq_cst);
-    uint32_t state = t->state_.load(std::memory_order_seq_cst);
-    while ((state & TASK_INTERRUPTIBLE) &&
-           !t->state_.compare_exchange_weak(state, TASK_RUNNING, std::memory_order_seq_cst)) {
-    }
-    // No futex wake is needed: this handler runs on the sleeper's own thread, and the kernel
-    // either restarts its futex wait (which now fails at once: the word changed) or fails it
-    // with EINTR.
+  if (t == nullptr || t->in_call_.load(std::memory_order_relaxed) == 0) {
+    // Not inside a ustack call: nothing to interrupt; the handler runs now (with a wake_q
+    // part of its own, in case it interrupted a wake-up made outside any call).
+    const unsigned wake_q_saved = wake_q_enter_handler();
+    errno = saved_errno;
+    call_handler(h, flags, sig, info, uctx);
+    wake_q_leave_handler(wake_q_saved);
+    errno = saved_errno;
+    return;
   }
+  // Inside a call: queue the handler for the call's end, and interrupt the call as
+  // signal_wake_up() does: mark pending, then wake an interruptible sleep. The order pairs
+  // with schedule_timeout's "store state, then load sigpending".
+  const unsigned tail = t->dq_tail_.load(std::memory_order_relaxed);
+  if (tail - t->dq_head_.load(std::memory_order_relaxed) < Task::kMaxDeferredSignals) {
+    Task::DeferredSignal& d = t->deferred_[tail % Task::kMaxDeferredSignals];
+    d.sig = sig;
+    d.flags = flags;
+    d.handler = h;
+    d.mask = a.mask;
+    if (info != nullptr) d.info = *info;
+    if (uctx != nullptr) d.uctx = *static_cast<ucontext_t*>(uctx);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    t->dq_tail_.store(tail + 1, std::memory_order_relaxed);
+  } else {
+    // A full queue (a storm of signals inside one call): this one is dropped, as a standard
+    // signal already pending would be; the call is interrupted all the same.
+  }
+  if (!(flags & SA_RESTART)) t->sig_restart_.store(false, std::memory_order_relaxed);
+  t->sigpending_.store(true, std::memory_order_seq_cst);
+  uint32_t state = t->state_.load(std::memory_order_seq_cst);
+  while ((state & TASK_INTERRUPTIBLE) &&
+         !t->state_.compare_exchange_weak(state, TASK_RUNNING, std::memory_order_seq_cst)) {
+  }
+  // No futex wake is needed: this handler runs on the sleeper's own thread, and the kernel
+  // either restarts its futex wait (which now fails at once: the word changed) or fails it
+  // with EINTR.
   errno = saved_errno;
 }
 
@@ -116,6 +139,23 @@ bool StopInterruptible::interrupted() {
   return current()->stopcont_.exchange(false, std::memory_order_seq_cst);
 }
 
+void run_deferred_signals(Task* t) {
+  for (;;) {
+    const unsigned head = t->dq_head_.load(std::memory_order_relaxed);
+    if (head == t->dq_tail_.load(std::memory_order_relaxed)) return;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    Task::DeferredSignal d = t->deferred_[head % Task::kMaxDeferredSignals];
+    t->dq_head_.store(head + 1, std::memory_order_relaxed);
+    sigset_t block = d.mask, old;
+    if (!(d.flags & SA_NODEFER)) sigaddset(&block, d.sig);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    int saved_errno = errno;
+    call_handler(d.handler, d.flags, d.sig, &d.info, &d.uctx);
+    errno = saved_errno;
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  }
+}
+
 bool signal_restart(long* ret) {
   Task* t = current();
   switch (-*ret) {
@@ -162,6 +202,7 @@ int sigaction_hook(int signum, const struct sigaction* act, struct sigaction* ol
     // The kernel validates (SIGKILL, SIGSTOP, bad numbers) before anything changes.
     if (::sigaction(signum, &kact, &kold) != 0) return -1;
     a.flags.store(act->sa_flags, std::memory_order_relaxed);
+    a.mask = act->sa_mask;
     a.handler.store(hooked ? h : nullptr, std::memory_order_release);
   }
   if (oldact != nullptr) {

@@ -24,6 +24,10 @@ bool signal_restart(long* ret);
 
 int sigaction_hook(int signum, const struct sigaction* act, struct sigaction* oldact);
 
+// Runs the handlers of the signals that arrived during the ustack call that just ended, each
+// with its sa_mask (and the signal itself, unless SA_NODEFER) blocked, as the kernel does.
+void run_deferred_signals(class Task* t);
+
 // SIGSTOP/SIGCONT with no handler: Linux interrupts every interruptible sleep of the process;
 // calls that return a restart code resume transparently (poll, eventfd, pipes: A20, D13), while
 // epoll_wait, which returns -EINTR itself, fails with EINTR (C46). SIGSTOP cannot be caught, so

@@ -177,10 +177,12 @@ int try_to_wake_up(Task* p, uint32_t state_mask, int wake_flags) {
   if (state & kTaskBlocked) {
     if (tls_wake_q_len < kWakeQMax) {
       p->get();
-      // Store, then publish: a handler interrupting in between starts above this slot.
-      tls_wake_q[tls_wake_q_len] = p;
+      // Reserve the slot, then fill it: a handler that interrupts in between starts its own
+      // queue above the reserved slot (and the slot is filled before anyone flushes it).
+      const unsigned slot = tls_wake_q_len;
+      tls_wake_q_len = slot + 1;
       __atomic_signal_fence(__ATOMIC_SEQ_CST);
-      ++tls_wake_q_len;
+      tls_wake_q[slot] = p;
     } else {
       scheduler().unblock(p);
     }

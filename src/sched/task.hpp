@@ -16,6 +16,9 @@
 // may call try_to_wake_up() with a wait-queue head lock held.
 #pragma once
 
+#include <signal.h>
+#include <ucontext.h>
+
 #include <atomic>
 #include <cstdint>
 
@@ -68,6 +71,25 @@ class Task {
   unsigned light_n_ = 0;
   unsigned light_live_ = 0;
   void* light_files_[kMaxLightFiles];
+  // Signal handlers wait for the ustack call they interrupt to end, as the kernel runs them on
+  // the way back to user space: a handler that calls ustack (the self-pipe trick) must never
+  // find the interrupted call's locks held or its state half-updated. in_call_ counts the
+  // ustack calls in progress on this thread; the trampoline queues a signal that lands inside
+  // one, and sys::syscall runs the queue when the call ends. All of it is touched only by this
+  // thread and its signal handlers.
+  static constexpr unsigned kMaxDeferredSignals = 8;
+  struct DeferredSignal {
+    int sig;
+    int flags;        // the handler's sa_flags
+    void* handler;    // sa_handler or sa_sigaction
+    sigset_t mask;    // sa_mask
+    siginfo_t info;
+    ucontext_t uctx;  // a copy: the handler sees the context of its delivery, read-only
+  };
+  std::atomic<unsigned> in_call_{0};
+  std::atomic<unsigned> dq_head_{0};
+  std::atomic<unsigned> dq_tail_{0};
+  DeferredSignal deferred_[kMaxDeferredSignals];
   // Set by the SIGCONT hook when a stop/continue interrupted this task's sleep (C46).
   std::atomic<bool> stopcont_{false};
   // The host this task's calls act on; nullptr means the default host. Owned by src/vfs.

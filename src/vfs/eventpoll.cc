@@ -172,17 +172,11 @@ int ep_poll_callback(WaitQueueEntry* wait, unsigned mode, int sync, void* key) {
   int ewake = 0;
   bool pwake = false;
   {
-    // The common miss (a POLLOUT wake for an IN-only item) needs no lock: `events` only
-    // changes under mtx, and ep_modify re-polls after changing it, so a wake-up skipped on a
-    // stale mask is caught by that poll.
-    const uint32_t events = epi->events.load(std::memory_order_seq_cst);
-    if (!(events & ~EP_PRIVATE_BITS) || (pollflags && !(pollflags & events))) return 0;
-  }
-  {
     SpinGuard g(ep->lock);
     const uint32_t events = epi->events.load(std::memory_order_relaxed);
     // A fired ONESHOT item is disabled until MOD re-arms it (C27, C33); a key that misses the
-    // interest is not ours (C27). (Also checked before taking the lock, below.)
+    // interest is not ours (C27). Checked under the lock, as the kernel does: a lock-free look
+    // could pair a stale mask with ep_modify's poll of a stale state and lose the event.
     if (!(events & ~EP_PRIVATE_BITS)) return 0;
     if (pollflags && !(pollflags & events)) return 0;
     USTACK_TRACE("ep_poll_callback", epi->data, pollflags);

@@ -73,13 +73,17 @@ void synchronize() {
       g_readers[1].load(std::memory_order_seq_cst) == 0)
     return;
   std::lock_guard g(g_sync_lock);
-  const unsigned old = g_epoch.fetch_add(1, std::memory_order_seq_cst) & 1;
-  // New readers count on the other side; the old side only drains.
-  for (unsigned spins = 0; g_readers[old].load(std::memory_order_acquire) != 0; ++spins) {
-    if (spins < 64) {
-      __builtin_ia32_pause();
-    } else {
-      sched_yield();
+  // Two flips, each waiting for the side it retires: a reader that read the epoch before the
+  // first flip but bumped its counter after the first wait drained is caught by the second
+  // (SRCU's grace period).
+  for (int flip = 0; flip < 2; ++flip) {
+    const unsigned old = g_epoch.fetch_add(1, std::memory_order_seq_cst) & 1;
+    for (unsigned spins = 0; g_readers[old].load(std::memory_order_acquire) != 0; ++spins) {
+      if (spins < 64) {
+        __builtin_ia32_pause();
+      } else {
+        sched_yield();
+      }
     }
   }
 }

@@ -1585,7 +1585,7 @@ TEST_P(EUnixScm, Unix_ScmRightsSocketInItsOwnQueueIsCollected) {
   ASSERT_EQ(send_fds(sv[0], {sv[1], p[1]}), 1);
   ASSERT_EQ(close_now(p[1]), 0);
   ASSERT_EQ(close_now(sv[1]), 0);
-  EXPECT_EQ(wait_revents(p[0], POLLIN, 50), mask(0));  // sv[1] is alive, held by its queue
+  // (Whether the collector already ran at this point depends on its scheduling: not asserted.)
   ASSERT_EQ(close_now(sv[0]), 0);
   EXPECT_EQ(wait_revents(p[0], POLLIN, 1000), mask(POLLHUP));
 }
