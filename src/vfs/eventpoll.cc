@@ -419,9 +419,13 @@ long ep_poll(EventPoll* ep, struct epoll_event* events, int maxevents, int64_t d
           deadline_ns, ep->host->busy_poll_ns.load(std::memory_order_relaxed));
       if (stop.interrupted()) {
         sched::__set_current_state(sched::TASK_RUNNING);
-        SpinGuard g(ep->lock);
-        SpinGuard wg(ep->wq.lock);
-        if (wait.linked()) ep->wq.__remove(&wait);
+        {
+          SpinGuard g(ep->lock);
+          SpinGuard wg(ep->wq.lock);
+          if (wait.linked()) ep->wq.__remove(&wait);
+        }
+        // A wake-up meant for us may have been consumed (we are exclusive): pass it on.
+        if (ep_events_available(ep) && ep->wq.active()) wake_up(&ep->wq);
         return -EINTR;
       }
     }
