@@ -29,10 +29,11 @@ void upgrade_light_files(sched::Task* t) {
 }
 
 bool init_fdget_light() {
+  sched::g_light_upgrade = upgrade_light_files;
 #if defined(__SANITIZE_THREAD__)
+  (void)membarrier;
   return false;
 #else
-  sched::g_light_upgrade = upgrade_light_files;
   return membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
 #endif
 }
