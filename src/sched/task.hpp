@@ -13,7 +13,9 @@
 //
 // LOCKING: Task::state_, sigpending_ and sig_restart_ are atomics, written by the task itself,
 // by wakers on any thread and by the signal trampoline; no lock is involved. A wake function
-// may call try_to_wake_up() with a wait-queue head lock held.
+// may call try_to_wake_up() with a wait-queue head lock held. The light-file slots, in_call_
+// and the deferred-signal queue belong to the task's own thread and its signal handlers; the
+// only other reader is a task making an fd table shared, which reads in_light_ (acquire).
 #pragma once
 
 #include <signal.h>
@@ -94,8 +96,6 @@ class Task {
   std::atomic<bool> stopcont_{false};
   // The host this task's calls act on; nullptr means the default host. Owned by src/vfs.
   Host* host_ = nullptr;
-  // What the task sleeps on (a static string), for tracing and deadlock reports.
-  const char* wchan_ = nullptr;
 
  private:
   const uint32_t id_;

@@ -69,7 +69,6 @@ long setfl(File* f, unsigned arg) {
     nw = (arg & kSetflMask) | (old & ~kSetflMask);
     if (f->f_op->has_fasync()) nw = (nw & ~unsigned(O_ASYNC)) | (arg & O_ASYNC);
   } while (!f->f_flags.compare_exchange_weak(old, nw, std::memory_order_relaxed));
-  f->f_op->setfl(f, nw);
   return 0;
 }
 

@@ -7,6 +7,8 @@
 //
 // LOCKING: file_lock protects open_fds_, close_on_exec_, next_fd_ and every store to a slot.
 // Slots are read without it (fget); max_fds_ is written under it and read without it.
+// sole_user_ is set once by CAS; shared_ and shared_ready_ go false→true once (make_shared),
+// ordered against the sole user's in_light_ by membarrier() (see fdget).
 #pragma once
 
 #include <atomic>

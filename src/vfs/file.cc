@@ -154,30 +154,4 @@ size_t IovIter::copy_to(const void* src, size_t n) {
 }
 size_t IovIter::copy_from(void* dst, size_t n) { return copy<false>(dst, n); }
 
-bool IovIter::fault_in(size_t n) const {
-  size_t seg = seg_, off = off_;
-  while (n > 0 && seg < nr_segs_) {
-    size_t avail = iov_[seg].iov_len - off;
-    if (avail > 0 && iov_[seg].iov_base == nullptr) return false;
-    size_t chunk = std::min(avail, n);
-    n -= chunk;
-    ++seg;
-    off = 0;
-  }
-  return true;
-}
-
-void IovIter::advance(size_t n) {
-  while (n > 0 && seg_ < nr_segs_) {
-    size_t chunk = std::min(iov_[seg_].iov_len - off_, n);
-    n -= chunk;
-    count_ -= chunk;
-    off_ += chunk;
-    if (off_ == iov_[seg_].iov_len) {
-      ++seg_;
-      off_ = 0;
-    }
-  }
-}
-
 }  // namespace ustack

@@ -6,9 +6,11 @@
 // only ever reused for another File, so fget() can take a reference without a lock and recheck
 // the fd slot afterwards, as the kernel's SLAB_TYPESAFE_BY_RCU files_cachep allows.
 //
-// LOCKING: f_count and f_flags are atomics. f_op, f_mode and private_data are set before the
-// File is published in an fd table and never change. Each object behind private_data has its
-// own lock (eventfd: its wait-queue head lock; pipe: its mutex).
+// LOCKING: f_count, f_flags and the f_owner fields are atomics. f_op, f_mode and private_data
+// are set before the File is published in an fd table and never change. f_lock protects f_ep,
+// the list of epoll items watching the file (emptiness is read without it). Each object behind
+// private_data has its own lock (eventfd: its wait-queue head lock; pipe: its mutex). file_rcu
+// (below) has its own block.
 #pragma once
 
 #include <fcntl.h>
@@ -48,10 +50,6 @@ class IovIter {
   // Copies up to n bytes; returns the bytes copied (short only at a fault or the end).
   size_t copy_to(const void* src, size_t n);
   size_t copy_from(void* dst, size_t n);
-  // Whether the next `n` bytes are all addressable (a null segment is not).
-  bool fault_in(size_t n) const;
-  // Drops n bytes without copying (MSG_TRUNC-style skips).
-  void advance(size_t n);
 
  private:
   template <bool kToUser>
@@ -96,8 +94,7 @@ class FileOps {
   virtual __poll_t poll(File*, PollTable*) const { return DEFAULT_POLLMASK; }
   // ->unlocked_ioctl: -ENOTTY (ENOIOCTLCMD) when the command is not the file's.
   virtual long ioctl(File*, unsigned long, unsigned long) const { return -ENOTTY; }
-  // ->fcntl hooks: F_SETFL's flag change, and F_GETPIPE_SZ/F_SETPIPE_SZ for pipes.
-  virtual void setfl(File*, unsigned /*new_flags*/) const {}
+  // ->fcntl hook: F_GETPIPE_SZ/F_SETPIPE_SZ, which only pipes answer (others: EBADF).
   virtual long pipe_fcntl(File*, int, unsigned long) const { return -EBADF; }
   // ->release: the last reference to the File is gone.
   virtual void release(File*) const {}
