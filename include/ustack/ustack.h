@@ -9,6 +9,7 @@
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/select.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -47,6 +48,29 @@ int ustack_eventfd_read(int fd, eventfd_t* value);
 int ustack_eventfd_write(int fd, eventfd_t value);
 int ustack_pipe(int pipefd[2]);
 int ustack_pipe2(int pipefd[2], int flags);
+int ustack_socket(int domain, int type, int protocol);
+int ustack_socketpair(int domain, int type, int protocol, int sv[2]);
+int ustack_bind(int sockfd, const struct sockaddr* addr, socklen_t addrlen);
+int ustack_listen(int sockfd, int backlog);
+int ustack_accept(int sockfd, struct sockaddr* addr, socklen_t* addrlen);
+int ustack_accept4(int sockfd, struct sockaddr* addr, socklen_t* addrlen, int flags);
+int ustack_connect(int sockfd, const struct sockaddr* addr, socklen_t addrlen);
+ssize_t ustack_send(int sockfd, const void* buf, size_t len, int flags);
+ssize_t ustack_sendto(int sockfd, const void* buf, size_t len, int flags,
+                      const struct sockaddr* dest_addr, socklen_t addrlen);
+ssize_t ustack_sendmsg(int sockfd, const struct msghdr* msg, int flags);
+int ustack_sendmmsg(int sockfd, struct mmsghdr* msgvec, unsigned int vlen, int flags);
+ssize_t ustack_recv(int sockfd, void* buf, size_t len, int flags);
+ssize_t ustack_recvfrom(int sockfd, void* buf, size_t len, int flags, struct sockaddr* src_addr,
+                        socklen_t* addrlen);
+ssize_t ustack_recvmsg(int sockfd, struct msghdr* msg, int flags);
+int ustack_recvmmsg(int sockfd, struct mmsghdr* msgvec, unsigned int vlen, int flags,
+                    struct timespec* timeout);
+int ustack_shutdown(int sockfd, int how);
+int ustack_getsockname(int sockfd, struct sockaddr* addr, socklen_t* addrlen);
+int ustack_getpeername(int sockfd, struct sockaddr* addr, socklen_t* addrlen);
+int ustack_getsockopt(int sockfd, int level, int optname, void* optval, socklen_t* optlen);
+int ustack_setsockopt(int sockfd, int level, int optname, const void* optval, socklen_t optlen);
 int ustack_getrlimit(int resource, struct rlimit* rlim);
 int ustack_setrlimit(int resource, const struct rlimit* rlim);
 int ustack_sigaction(int signum, const struct sigaction* act, struct sigaction* oldact);

@@ -2,7 +2,8 @@
 //
 // Every function here behaves like the glibc wrapper of the same name: it returns -1 and sets
 // errno to exactly what Linux would set. Flags, constants and structs are the system's own
-// (<poll.h>, <sys/select.h>, <sys/eventfd.h>, <fcntl.h>, <signal.h>), so a pollfd or fd_set is
+// (<poll.h>, <sys/select.h>, <sys/eventfd.h>, <sys/socket.h>, <sys/un.h>, <fcntl.h>,
+// <signal.h>), so a pollfd or fd_set is
 // byte-for-byte the one libc uses. fd numbers belong to the current ustack host (see host.hpp),
 // not to the kernel: a ustack fd passed to ::read is meaningless, and vice versa.
 #pragma once
@@ -14,6 +15,7 @@
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/select.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -59,6 +61,31 @@ int eventfd_write(int fd, eventfd_t value);
 // --- pipes (fs/pipe.c) ---
 int pipe(int pipefd[2]);
 int pipe2(int pipefd[2], int flags);
+
+// --- sockets (net/socket.c; AF_UNIX: net/unix/af_unix.c) ---
+int socket(int domain, int type, int protocol);
+int socketpair(int domain, int type, int protocol, int sv[2]);
+int bind(int sockfd, const struct sockaddr* addr, socklen_t addrlen);
+int listen(int sockfd, int backlog);
+int accept(int sockfd, struct sockaddr* addr, socklen_t* addrlen);
+int accept4(int sockfd, struct sockaddr* addr, socklen_t* addrlen, int flags);
+int connect(int sockfd, const struct sockaddr* addr, socklen_t addrlen);
+ssize_t send(int sockfd, const void* buf, size_t len, int flags);
+ssize_t sendto(int sockfd, const void* buf, size_t len, int flags, const struct sockaddr* dest_addr,
+               socklen_t addrlen);
+ssize_t sendmsg(int sockfd, const struct msghdr* msg, int flags);
+int sendmmsg(int sockfd, struct mmsghdr* msgvec, unsigned int vlen, int flags);
+ssize_t recv(int sockfd, void* buf, size_t len, int flags);
+ssize_t recvfrom(int sockfd, void* buf, size_t len, int flags, struct sockaddr* src_addr,
+                 socklen_t* addrlen);
+ssize_t recvmsg(int sockfd, struct msghdr* msg, int flags);
+int recvmmsg(int sockfd, struct mmsghdr* msgvec, unsigned int vlen, int flags,
+             struct timespec* timeout);
+int shutdown(int sockfd, int how);
+int getsockname(int sockfd, struct sockaddr* addr, socklen_t* addrlen);
+int getpeername(int sockfd, struct sockaddr* addr, socklen_t* addrlen);
+int getsockopt(int sockfd, int level, int optname, void* optval, socklen_t* optlen);
+int setsockopt(int sockfd, int level, int optname, const void* optval, socklen_t optlen);
 
 // --- per-host resource limits: RLIMIT_NOFILE is the host's own; others go to the kernel ---
 int getrlimit(int resource, struct rlimit* rlim);

@@ -71,6 +71,65 @@ int ustack_eventfd_read(int fd, eventfd_t* value) { return ustack::eventfd_read(
 int ustack_eventfd_write(int fd, eventfd_t value) { return ustack::eventfd_write(fd, value); }
 int ustack_pipe(int pipefd[2]) { return ustack::pipe(pipefd); }
 int ustack_pipe2(int pipefd[2], int flags) { return ustack::pipe2(pipefd, flags); }
+int ustack_socket(int domain, int type, int protocol) {
+  return ustack::socket(domain, type, protocol);
+}
+int ustack_socketpair(int domain, int type, int protocol, int sv[2]) {
+  return ustack::socketpair(domain, type, protocol, sv);
+}
+int ustack_bind(int sockfd, const struct sockaddr* addr, socklen_t addrlen) {
+  return ustack::bind(sockfd, addr, addrlen);
+}
+int ustack_listen(int sockfd, int backlog) { return ustack::listen(sockfd, backlog); }
+int ustack_accept(int sockfd, struct sockaddr* addr, socklen_t* addrlen) {
+  return ustack::accept(sockfd, addr, addrlen);
+}
+int ustack_accept4(int sockfd, struct sockaddr* addr, socklen_t* addrlen, int flags) {
+  return ustack::accept4(sockfd, addr, addrlen, flags);
+}
+int ustack_connect(int sockfd, const struct sockaddr* addr, socklen_t addrlen) {
+  return ustack::connect(sockfd, addr, addrlen);
+}
+ssize_t ustack_send(int sockfd, const void* buf, size_t len, int flags) {
+  return ustack::send(sockfd, buf, len, flags);
+}
+ssize_t ustack_sendto(int sockfd, const void* buf, size_t len, int flags,
+                      const struct sockaddr* dest_addr, socklen_t addrlen) {
+  return ustack::sendto(sockfd, buf, len, flags, dest_addr, addrlen);
+}
+ssize_t ustack_sendmsg(int sockfd, const struct msghdr* msg, int flags) {
+  return ustack::sendmsg(sockfd, msg, flags);
+}
+int ustack_sendmmsg(int sockfd, struct mmsghdr* msgvec, unsigned int vlen, int flags) {
+  return ustack::sendmmsg(sockfd, msgvec, vlen, flags);
+}
+ssize_t ustack_recv(int sockfd, void* buf, size_t len, int flags) {
+  return ustack::recv(sockfd, buf, len, flags);
+}
+ssize_t ustack_recvfrom(int sockfd, void* buf, size_t len, int flags, struct sockaddr* src_addr,
+                        socklen_t* addrlen) {
+  return ustack::recvfrom(sockfd, buf, len, flags, src_addr, addrlen);
+}
+ssize_t ustack_recvmsg(int sockfd, struct msghdr* msg, int flags) {
+  return ustack::recvmsg(sockfd, msg, flags);
+}
+int ustack_recvmmsg(int sockfd, struct mmsghdr* msgvec, unsigned int vlen, int flags,
+                    struct timespec* timeout) {
+  return ustack::recvmmsg(sockfd, msgvec, vlen, flags, timeout);
+}
+int ustack_shutdown(int sockfd, int how) { return ustack::shutdown(sockfd, how); }
+int ustack_getsockname(int sockfd, struct sockaddr* addr, socklen_t* addrlen) {
+  return ustack::getsockname(sockfd, addr, addrlen);
+}
+int ustack_getpeername(int sockfd, struct sockaddr* addr, socklen_t* addrlen) {
+  return ustack::getpeername(sockfd, addr, addrlen);
+}
+int ustack_getsockopt(int sockfd, int level, int optname, void* optval, socklen_t* optlen) {
+  return ustack::getsockopt(sockfd, level, optname, optval, optlen);
+}
+int ustack_setsockopt(int sockfd, int level, int optname, const void* optval, socklen_t optlen) {
+  return ustack::setsockopt(sockfd, level, optname, optval, optlen);
+}
 int ustack_getrlimit(int resource, struct rlimit* rlim) { return ustack::getrlimit(resource, rlim); }
 int ustack_setrlimit(int resource, const struct rlimit* rlim) {
   return ustack::setrlimit(resource, rlim);

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 
+#include "base/compiler.hpp"
 #include "sched/signal.hpp"
 #include "sched/task.hpp"
 
