@@ -18,6 +18,9 @@
 extern "C" {
 #endif
 
+/* sendmmsg/recvmmsg take <sys/socket.h>'s struct mmsghdr, declared only under _GNU_SOURCE. */
+struct mmsghdr;
+
 int ustack_close(int fd);
 int ustack_dup(int oldfd);
 int ustack_dup2(int oldfd, int newfd);
