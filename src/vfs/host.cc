@@ -25,6 +25,7 @@ long read_max_user_watches() {
 Host* make_host(const char* name) {
   Host* h = new Host(name ? name : "host");
   h->cap_sys_resource = geteuid() == 0;
+  h->cap_net_admin = geteuid() == 0;
   h->max_user_watches.store(read_max_user_watches(), std::memory_order_relaxed);
   return h;
 }

@@ -34,9 +34,17 @@ class Host {
   // CAP_SYS_RESOURCE: lets F_SETPIPE_SZ exceed fs.pipe-max-size. Taken from the real process
   // (a root process has it), so that the conformance tests agree with the host kernel.
   bool cap_sys_resource;
+  // CAP_NET_ADMIN: lets SO_BUSY_POLL be raised. Taken from the real process, as above.
+  bool cap_net_admin;
+  // The network namespace (net::Net), created by the socket layer on first use and freed
+  // with the host. Opaque here: vfs sits below net.
+  std::atomic<void*> net_ns{nullptr};
+  void (*net_ns_free)(void*) = nullptr;
 
  private:
-  ~Host() = default;
+  ~Host() {
+    if (net_ns_free) net_ns_free(net_ns.load(std::memory_order_acquire));
+  }
   std::atomic<long> refs_{1};
   std::string name_;
 };

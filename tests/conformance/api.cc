@@ -36,7 +36,11 @@ const Api kUstackApi = {
     ustack::epoll_pwait, ustack::epoll_pwait2,
     ustack::eventfd, ustack::eventfd_read, ustack::eventfd_write, ustack::pipe, ustack::pipe2,
     ustack::getrlimit, ustack::setrlimit, ustack::sigaction,
-    // No socket layer yet (issue 4): the socket entries stay null.
+    ustack::socket,  ustack::socketpair, ustack::bind, ustack::listen, ustack::accept,
+    ustack::accept4, ustack::connect,    ustack::send, ustack::sendto, ustack::sendmsg,
+    ustack::sendmmsg, ustack::recv,      ustack::recvfrom, ustack::recvmsg, ustack::recvmmsg,
+    ustack::shutdown, ustack::getsockname, ustack::getpeername, ustack::getsockopt,
+    ustack::setsockopt,
 };
 
 std::string api_name(const ::testing::TestParamInfo<const Api*>& info) {
