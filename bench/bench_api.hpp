@@ -11,6 +11,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -55,6 +56,16 @@ struct LinuxApi {
   static int epoll_wait(int ep, struct epoll_event* evs, int max, int timeout) {
     return ::epoll_wait(ep, evs, max, timeout);
   }
+  static int socketpair(int domain, int type, int protocol, int sv[2]) {
+    return ::socketpair(domain, type, protocol, sv);
+  }
+  static ssize_t send(int fd, const void* buf, size_t n, int flags) {
+    return ::send(fd, buf, n, flags);
+  }
+  static ssize_t recv(int fd, void* buf, size_t n, int flags) { return ::recv(fd, buf, n, flags); }
+  static int setsockopt(int fd, int level, int name, const void* val, socklen_t len) {
+    return ::setsockopt(fd, level, name, val, len);
+  }
 };
 
 struct UstackApi {
@@ -97,6 +108,18 @@ struct UstackApi {
   }
   static int epoll_wait(int ep, struct epoll_event* evs, int max, int timeout) {
     return ustack::epoll_wait(ep, evs, max, timeout);
+  }
+  static int socketpair(int domain, int type, int protocol, int sv[2]) {
+    return ustack::socketpair(domain, type, protocol, sv);
+  }
+  static ssize_t send(int fd, const void* buf, size_t n, int flags) {
+    return ustack::send(fd, buf, n, flags);
+  }
+  static ssize_t recv(int fd, void* buf, size_t n, int flags) {
+    return ustack::recv(fd, buf, n, flags);
+  }
+  static int setsockopt(int fd, int level, int name, const void* val, socklen_t len) {
+    return ustack::setsockopt(fd, level, name, val, len);
   }
 };
 

@@ -62,8 +62,10 @@ namespace {
 
 constexpr size_t kChunk = 64 * 1024;
 
+// err = 0: the call returned 0 (end of file) where data was expected.
 void fail(benchmark::State& state, const char* what, int err) {
-  std::string msg = std::string(what) + ": " + std::strerror(err);
+  std::string msg =
+      std::string(what) + ": " + (err ? std::strerror(err) : "unexpected end of file");
   state.SkipWithError(msg.c_str());
 }
 
@@ -518,11 +520,11 @@ void EpollCtlAddDel(benchmark::State& state) {
   Api::close(ep);
 }
 
-// Waits in epoll_wait on `ep` (whose one item is the eventfd `fd`) and then reads `fd`.
+// Waits in epoll_wait on `ep` until it reports an event.
 // Blocking (kSpin = false): epoll_wait(-1). kSpin: epoll_wait(0) in a loop until an event comes
 // or `abort` is raised, yielding the CPU after every kBusyPollUs of fruitless spinning (as recv).
 template <class Api, bool kSpin>
-bool ep_recv(int ep, int fd, const std::atomic<bool>& abort) {
+bool ep_wait(int ep, const std::atomic<bool>& abort) {
   struct epoll_event ev {};
   if constexpr (!kSpin) {
     for (;;) {
@@ -544,6 +546,13 @@ bool ep_recv(int ep, int fd, const std::atomic<bool>& abort) {
       }
     }
   }
+  return true;
+}
+
+// Waits in epoll_wait on `ep` (whose one item is the eventfd `fd`) and then reads `fd`.
+template <class Api, bool kSpin>
+bool ep_recv(int ep, int fd, const std::atomic<bool>& abort) {
+  if (!ep_wait<Api, kSpin>(ep, abort)) return false;
   uint64_t v;
   return Api::read(fd, &v, sizeof v) == sizeof v;
 }
@@ -616,6 +625,246 @@ void EpollPingPong(benchmark::State& state) {
   close_all();
 }
 
+// --- AF_UNIX sockets ---
+
+constexpr size_t kMsg = 64;
+
+// socketpair failed: the case cannot run on this side. A family, protocol or socket type the side
+// does not have is reported as not supported (main.cc: "n/a", not an error); any other errno is
+// an error.
+void fail_socketpair(benchmark::State& state, int err) {
+  if (err == EAFNOSUPPORT || err == EPROTONOSUPPORT || err == ESOCKTNOSUPPORT) {
+    const std::string msg = std::string(kNotSupported) + "socketpair: " + std::strerror(err);
+    return state.SkipWithError(msg.c_str());
+  }
+  fail(state, "socketpair", err);
+}
+
+// Sends all `n` bytes (a stream socket may take fewer per call). MSG_NOSIGNAL: a peer gone is an
+// error here, not a SIGPIPE. Non-blocking sockets: EAGAIN is a failure (the ping-pongs never have
+// more than one message in flight each way).
+template <class Api>
+bool sock_send(int fd, const char* buf, size_t n) {
+  for (size_t off = 0; off < n;) {
+    const ssize_t r = Api::send(fd, buf + off, n - off, MSG_NOSIGNAL);
+    if (r <= 0) return false;
+    off += size_t(r);
+  }
+  return true;
+}
+
+// Waits in epoll_wait on `ep` (whose one item is the non-blocking socket `fd`), then receives from
+// `fd`, until `n` bytes have come (a stream may deliver a message in pieces). Blocking or kSpin
+// as ep_wait. End of stream: false with errno 0.
+template <class Api, bool kSpin>
+bool ep_recv_n(int ep, int fd, char* buf, size_t n, const std::atomic<bool>& abort) {
+  for (size_t got = 0; got < n;) {
+    if (!ep_wait<Api, kSpin>(ep, abort)) return false;
+    const ssize_t r = Api::recv(fd, buf + got, n - got, 0);
+    if (r > 0) {
+      got += size_t(r);
+    } else if (r == 0) {
+      errno = 0;
+      return false;
+    } else if (errno != EAGAIN) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// 11. One thread, one AF_UNIX SOCK_STREAM socketpair (non-blocking): send 64 bytes on one end,
+// recv 64 bytes on the other. The first byte carries the iteration's tag, checked on receipt.
+template <class Api>
+void SocketpairWriteRead64(benchmark::State& state) {
+  typename Api::Env env("bench-socketpair-wr");
+  typename Api::ThreadScope scope(env);
+  int sv[2];
+  if (Api::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) != 0)
+    return fail_socketpair(state, errno);
+  char out[kMsg], in[kMsg];
+  std::memset(out, 'x', sizeof out);
+  unsigned char tag = 0;
+  for (auto _ : state) {
+    out[0] = char(++tag);
+    const ssize_t w = Api::send(sv[0], out, kMsg, MSG_NOSIGNAL);
+    if (w != ssize_t(kMsg)) {
+      if (w < 0)
+        fail(state, "send", errno);
+      else
+        state.SkipWithError("send took fewer than 64 bytes");
+      break;
+    }
+    const ssize_t r = Api::recv(sv[1], in, kMsg, 0);
+    if (r != ssize_t(kMsg)) {
+      if (r < 0)
+        fail(state, "recv", errno);
+      else
+        state.SkipWithError("recv returned fewer than 64 bytes");
+      break;
+    }
+    if (in[0] != char(tag)) {
+      state.SkipWithError("recv returned other bytes than were sent");
+      break;
+    }
+  }
+  Api::close(sv[0]);
+  Api::close(sv[1]);
+}
+
+// 12./13. Ping-pong over one AF_UNIX SOCK_STREAM socketpair (non-blocking ends), each thread with
+// an epoll of its own watching its end (LT EPOLLIN). The timed thread sends 64 bytes on sv[0] and
+// waits in epoll_wait, then receives the 64-byte answer; the partner waits in epoll_wait on sv[1],
+// receives the 64 bytes and sends them back. One iteration is one round trip.
+//   kBusy = false: epoll_wait(-1) on both sides.
+//   kBusy = true:  SO_BUSY_POLL = 50 µs on both ends, on both sides (EPERM, as Linux answers
+//                  without CAP_NET_ADMIN, is ignored; it has no effect on Linux's AF_UNIX anyway).
+//                  ustack: epoll_wait(-1) on a host with busy_poll = 50 µs (both threads in it);
+//                  Linux: epoll_wait(0) in a user-space spin, as EpollPingPongBusyPoll.
+template <class Api, bool kBusy>
+void UnixPingPong(benchmark::State& state) {
+  constexpr bool kSpin = kBusy && !Api::kIsUstack;
+  typename Api::Env env(kBusy ? "bench-unix-pingpong-busy" : "bench-unix-pingpong",
+                        kBusy ? kBusyPollUs : 0);
+  typename Api::ThreadScope scope(env);
+  int sv[2];
+  if (Api::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) != 0)
+    return fail_socketpair(state, errno);
+  const int ep0 = Api::epoll_create1(EPOLL_CLOEXEC);
+  const int ep1 = Api::epoll_create1(EPOLL_CLOEXEC);
+  auto close_all = [&] {
+    for (int fd : {ep0, ep1, sv[0], sv[1]})
+      if (fd >= 0) Api::close(fd);
+  };
+  if (ep0 < 0 || ep1 < 0) {
+    fail(state, "epoll_create1", errno);
+    return close_all();
+  }
+  if (ep_add<Api>(ep0, sv[0], EPOLLIN, 0) != 0 || ep_add<Api>(ep1, sv[1], EPOLLIN, 1) != 0) {
+    fail(state, "epoll_ctl(ADD)", errno);
+    return close_all();
+  }
+  if constexpr (kBusy) {
+    const int busy_poll_us = int(kBusyPollUs);
+    for (int fd : sv) {
+      if (Api::setsockopt(fd, SOL_SOCKET, SO_BUSY_POLL, &busy_poll_us, sizeof busy_poll_us) != 0 &&
+          errno != EPERM) {
+        fail(state, "setsockopt(SO_BUSY_POLL)", errno);
+        return close_all();
+      }
+    }
+  }
+  std::atomic<bool> stop{false}, ready{false};
+  Watchdog wd(kBusy ? "UnixPingPongBusyPoll" : "UnixPingPong", [&] {
+    typename Api::ThreadScope s(env);
+    char kick[kMsg] = {};
+    Api::send(sv[0], kick, kMsg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    Api::send(sv[1], kick, kMsg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  });
+  std::thread partner;
+  const bool started = start_partner(partner, ready, [&] {
+    typename Api::ThreadScope s(env);
+    ready.store(true, std::memory_order_release);
+    char buf[kMsg];
+    for (;;) {
+      if (!ep_recv_n<Api, kSpin>(ep1, sv[1], buf, kMsg, stop) ||
+          stop.load(std::memory_order_relaxed))
+        break;
+      if (!sock_send<Api>(sv[1], buf, kMsg)) break;
+      wd.beat();
+    }
+  });
+  char out[kMsg], in[kMsg];
+  std::memset(out, 'x', sizeof out);
+  if (!started) {
+    state.SkipWithError("partner thread did not start");
+  } else {
+    for (auto _ : state) {
+      if (!sock_send<Api>(sv[0], out, kMsg)) {
+        fail(state, "send", errno);
+        break;
+      }
+      if (!ep_recv_n<Api, kSpin>(ep0, sv[0], in, kMsg, wd.fired_flag()) || wd.fired()) {
+        if (wd.fired())
+          state.SkipWithError("stalled: no progress for 5 s (lost wake-up?)");
+        else
+          fail(state, "epoll_wait/recv", errno);
+        break;
+      }
+    }
+  }
+  stop.store(true, std::memory_order_relaxed);
+  // The partner, asleep in epoll_wait on ep1 (or spinning), wakes, sees stop and leaves.
+  Api::send(sv[0], out, kMsg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (partner.joinable()) partner.join();
+  wd.stop();
+  close_all();
+}
+
+// 14. Two threads through one AF_UNIX SOCK_STREAM socketpair, as PipeThroughput64K: the partner
+// sends 64 KiB chunks on sv[1], the timed thread receives 64 KiB per iteration on sv[0] (blocking
+// both ways, default buffer sizes).
+template <class Api>
+void UnixStreamThroughput64K(benchmark::State& state) {
+  typename Api::Env env("bench-unix-stream");
+  typename Api::ThreadScope scope(env);
+  int sv[2];
+  if (Api::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return fail_socketpair(state, errno);
+  std::atomic<bool> stop{false}, ready{false};
+  Watchdog wd("UnixStreamThroughput64K", [&] {
+    // Unblock both sides: make both ends non-blocking, put a byte in, take a chunk out.
+    typename Api::ThreadScope s(env);
+    Api::fcntl(sv[0], F_SETFL, O_NONBLOCK);
+    Api::fcntl(sv[1], F_SETFL, O_NONBLOCK);
+    char c = 0;
+    Api::send(sv[1], &c, 1, MSG_NOSIGNAL);
+    static char sink[kChunk];
+    Api::recv(sv[0], sink, sizeof sink, 0);
+  });
+  std::thread writer;
+  const bool started = start_partner(writer, ready, [&] {
+    typename Api::ThreadScope s(env);
+    ready.store(true, std::memory_order_release);
+    std::vector<char> buf(kChunk, 'x');
+    while (!stop.load(std::memory_order_relaxed) && !wd.fired()) {
+      if (!sock_send<Api>(sv[1], buf.data(), kChunk)) break;
+      wd.beat();
+    }
+    Api::close(sv[1]);  // the reader sees end of stream
+  });
+  std::vector<char> buf(kChunk);
+  if (!started) {
+    state.SkipWithError("writer thread did not start");
+  } else {
+    for (auto _ : state) {
+      size_t got = 0;
+      ssize_t n = 0;
+      while (got < kChunk) {
+        n = Api::recv(sv[0], buf.data() + got, kChunk - got, 0);
+        if (n <= 0) break;
+        got += size_t(n);
+      }
+      if (got < kChunk || wd.fired()) {
+        if (wd.fired())
+          state.SkipWithError("stalled: no progress for 5 s (lost wake-up?)");
+        else
+          fail(state, "recv", n == 0 ? 0 : errno);
+        break;
+      }
+    }
+  }
+  stop.store(true, std::memory_order_relaxed);
+  // Drain until end of stream: a writer blocked on a full buffer finishes its chunk, sees stop
+  // and closes.
+  while (Api::recv(sv[0], buf.data(), kChunk, 0) > 0) {
+  }
+  writer.join();
+  wd.stop();
+  Api::close(sv[0]);
+  if (!state.error_occurred())
+    state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(kChunk));
+}
+
 template <class Api>
 void add(const char* case_name, void (*fn)(benchmark::State&)) {
   const std::string name = std::string("BM_") + case_name + "/" + Api::kName;
@@ -649,6 +898,14 @@ void register_cases() {
   add<LinuxApi>("EpollPingPong", EpollPingPong<LinuxApi, false>);
   add<UstackApi>("EpollPingPongBusyPoll", EpollPingPong<UstackApi, true>);
   add<LinuxApi>("EpollPingPongBusyPoll", EpollPingPong<LinuxApi, true>);
+  add<UstackApi>("SocketpairWriteRead64", SocketpairWriteRead64<UstackApi>);
+  add<LinuxApi>("SocketpairWriteRead64", SocketpairWriteRead64<LinuxApi>);
+  add<UstackApi>("UnixPingPong", UnixPingPong<UstackApi, false>);
+  add<LinuxApi>("UnixPingPong", UnixPingPong<LinuxApi, false>);
+  add<UstackApi>("UnixPingPongBusyPoll", UnixPingPong<UstackApi, true>);
+  add<LinuxApi>("UnixPingPongBusyPoll", UnixPingPong<LinuxApi, true>);
+  add<UstackApi>("UnixStreamThroughput64K", UnixStreamThroughput64K<UstackApi>);
+  add<LinuxApi>("UnixStreamThroughput64K", UnixStreamThroughput64K<LinuxApi>);
 }
 
 }  // namespace ustack_bench

@@ -9,6 +9,8 @@
 //   --json   print the summary as JSON on stdout instead of Google Benchmark's lines and the table
 // ratio: for times, linux time / ustack time; for throughput, ustack MB/s / linux MB/s. Either
 // way, > 1 means ustack is faster.
+// A side that lacks what a case needs (socketpair: EAFNOSUPPORT...) shows "n/a" and does not
+// count as an error; any other failure shows "ERROR" and makes the exit status 1.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -17,6 +19,7 @@
 #include <cstring>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <unistd.h>
@@ -49,6 +52,10 @@ constexpr CaseInfo kCases[] = {
     {"EpollCtlAddDel", Kind::kTime, Target::kRatioAtLeast, 5, "ratio >= 5x"},
     {"EpollPingPong", Kind::kTime, Target::kRatioAtLeast, 1.0, "ratio >= 1.0x"},
     {"EpollPingPongBusyPoll", Kind::kTime, Target::kUstackNsAtMost, 1000, "ustack <= 1 us/rt"},
+    {"SocketpairWriteRead64", Kind::kTime, Target::kRatioAtLeast, 10, "ratio >= 10x"},
+    {"UnixPingPong", Kind::kTime, Target::kRatioAtLeast, 1.0, "ratio >= 1.0x"},
+    {"UnixPingPongBusyPoll", Kind::kTime, Target::kUstackNsAtMost, 1000, "ustack <= 1 us/rt"},
+    {"UnixStreamThroughput64K", Kind::kThroughput, Target::kRatioAtLeast, 1.5, "ratio >= 1.5x"},
 };
 
 // Scaling checks, within one side: time of case `num` / time of case `den`, printed under the
@@ -71,6 +78,13 @@ struct Side {
   std::string error;
   bool present() const { return !ns.empty() || !error.empty(); }
   bool ok() const { return !ns.empty() && error.empty(); }
+  // The side lacks what the case needs (cases.hpp): shown as n/a, not counted as an error.
+  bool not_supported() const { return error.rfind(ustack_bench::kNotSupported, 0) == 0; }
+  bool failed() const { return !error.empty() && !not_supported(); }
+  // The error message, without the not-supported mark.
+  std::string message() const {
+    return not_supported() ? error.substr(sizeof ustack_bench::kNotSupported - 1) : error;
+  }
 };
 
 double median(std::vector<double> v) {
@@ -163,7 +177,8 @@ Row make_row(const CaseInfo& c, const Collector& col) {
 
 std::string fmt_value(const Row& r, double v, const Side* s) {
   char buf[64];
-  if (s && !s->error.empty()) return "ERROR";
+  if (s && s->not_supported()) return "n/a";
+  if (s && s->failed()) return "ERROR";
   if (std::isnan(v)) return "-";
   if (r.info->kind == Kind::kThroughput)
     std::snprintf(buf, sizeof buf, "%.0f MB/s", v);
@@ -235,10 +250,11 @@ void print_table(const std::vector<Row>& rows, const std::vector<CheckResult>& c
     std::printf("(no case matched the filter)\n");
   print_checks(checks);
   for (const Row& r : rows) {
-    if (r.us && !r.us->error.empty())
-      std::printf("error: BM_%s/ustack: %s\n", r.info->name, r.us->error.c_str());
-    if (r.lx && !r.lx->error.empty())
-      std::printf("error: BM_%s/linux: %s\n", r.info->name, r.lx->error.c_str());
+    for (auto [s, side] : {std::pair{r.us, "ustack"}, std::pair{r.lx, "linux"}}) {
+      if (s && !s->error.empty())
+        std::printf("%s: BM_%s/%s: %s\n", s->failed() ? "error" : "n/a", r.info->name, side,
+                    s->message().c_str());
+    }
   }
 }
 
@@ -282,10 +298,11 @@ void print_json(const std::vector<Row>& rows, const std::vector<CheckResult>& ch
     if (r.info->target != Target::kNone)
       std::printf(", \"target\": %s, \"status\": %s", json_str(r.info->text).c_str(),
                   r.status ? json_str(r.status).c_str() : "null");
-    if (r.us && !r.us->error.empty())
-      std::printf(", \"ustack_error\": %s", json_str(r.us->error).c_str());
-    if (r.lx && !r.lx->error.empty())
-      std::printf(", \"linux_error\": %s", json_str(r.lx->error).c_str());
+    for (auto [s, side] : {std::pair{r.us, "ustack"}, std::pair{r.lx, "linux"}}) {
+      if (s && !s->error.empty())
+        std::printf(", \"%s_%s\": %s", side, s->failed() ? "error" : "not_supported",
+                    json_str(s->message()).c_str());
+    }
     std::printf("}");
   }
   std::printf("\n  ],\n  \"checks\": [");
@@ -364,7 +381,7 @@ int main(int argc, char** argv) {
   for (const CaseInfo& c : kCases) {
     rows.push_back(make_row(c, collector));
     const Row& r = rows.back();
-    errors |= (r.us && !r.us->error.empty()) || (r.lx && !r.lx->error.empty());
+    errors |= (r.us && r.us->failed()) || (r.lx && r.lx->failed());
   }
   std::vector<CheckResult> checks;
   for (const ScaleCheck& c : kChecks) checks.push_back(eval_check(c, collector));
