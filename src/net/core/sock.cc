@@ -79,6 +79,30 @@ Net* host_net(Host* h) {
 }
 Net* current_net() { return host_net(current_host()); }
 
+// --- credentials ---
+
+namespace {
+Cred g_cred;
+std::atomic<bool> g_cred_valid{false};
+Mutex g_cred_lock;
+}  // namespace
+
+const Cred& current_cred() {
+  if (USTACK_LIKELY(g_cred_valid.load(std::memory_order_acquire))) return g_cred;
+  std::lock_guard g(g_cred_lock);
+  if (!g_cred_valid.load(std::memory_order_relaxed)) {
+    static const bool registered = [] {
+      // The child of a fork has a new pid: read everything again there.
+      pthread_atfork(nullptr, nullptr, [] { g_cred_valid.store(false, std::memory_order_relaxed); });
+      return true;
+    }();
+    (void)registered;
+    g_cred = {getpid(), geteuid(), getegid()};
+    g_cred_valid.store(true, std::memory_order_release);
+  }
+  return g_cred;
+}
+
 // --- struct sock ---
 
 Sock::~Sock() {
@@ -110,9 +134,10 @@ void sock_orphan(Sock* sk) {
 void init_peercred(Sock* sk) {
   SpinGuard g(sk->peer_lock);
   sk->peer_cred_set = true;
-  sk->peer_pid = getpid();
-  sk->peer_uid = geteuid();
-  sk->peer_gid = getegid();
+  const Cred& c = current_cred();
+  sk->peer_pid = c.pid;
+  sk->peer_uid = c.uid;
+  sk->peer_gid = c.gid;
 }
 
 void copy_peercred(Sock* sk, Sock* other) {

@@ -238,6 +238,17 @@ class Sock {
   gid_t peer_gid = 0;
 };
 
+// The calling process's credentials (current_cred() and task_tgid()), as SCM_CREDENTIALS and
+// SO_PEERCRED report them. Read from the kernel once per process and again in a fork child:
+// three system calls on every send would cost more than the send. A setuid() in a running
+// process is therefore not seen by ustack's credentials (docs/sockets.md).
+struct Cred {
+  pid_t pid;
+  uid_t uid;
+  gid_t gid;
+};
+const Cred& current_cred();
+
 // sock_init_data: defaults from the namespace, links sock <-> sk.
 void sock_init_data(Socket* sock, Sock* sk, Net* net);
 // sock_orphan: the file is going away; SOCK_DEAD, no socket.

@@ -310,9 +310,10 @@ ScmCookie::~ScmCookie() {
 }
 
 int scm_send(Socket* sock, KMsgHdr* msg, ScmCookie* scm) {
-  scm->pid = getpid();
-  scm->uid = geteuid();
-  scm->gid = getegid();
+  const Cred& c = current_cred();
+  scm->pid = c.pid;
+  scm->uid = c.uid;
+  scm->gid = c.gid;
   if (msg->msg_controllen == 0) return 0;
   char* const base = static_cast<char*>(msg->msg_control);
   const size_t total = msg->msg_controllen;
@@ -345,12 +346,11 @@ int scm_send(Socket* sock, KMsgHdr* msg, ScmCookie* scm) {
           struct ucred creds;
           std::memcpy(&creds, CMSG_DATA(cmsg), sizeof creds);
           // scm_check_creds: one's own pid (or CAP_SYS_ADMIN), uid and gid (or CAP_SETUID/GID).
-          const bool admin = geteuid() == 0;
-          if (!((creds.pid == getpid() || admin) &&
-                (creds.uid == getuid() || creds.uid == geteuid() || admin) &&
-                (creds.gid == getgid() || creds.gid == getegid() || admin)))
+          const bool admin = c.uid == 0;
+          if (!((creds.pid == c.pid || admin) && (creds.uid == c.uid || admin) &&
+                (creds.gid == c.gid || admin)))
             return -EPERM;
-          if (creds.pid != scm->pid && (creds.pid <= 0 || (::kill(creds.pid, 0) != 0 && errno == ESRCH)))
+          if (creds.pid != c.pid && (creds.pid <= 0 || (::kill(creds.pid, 0) != 0 && errno == ESRCH)))
             return -ESRCH;
           if (creds.uid == uid_t(-1) || creds.gid == gid_t(-1)) return -EINVAL;
           scm->pid = creds.pid;

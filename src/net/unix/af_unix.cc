@@ -215,9 +215,10 @@ void scm_recv_unix(Socket* sock, KMsgHdr* msg, ScmCookie* scm, unsigned /*flags*
 void maybe_add_creds(SkBuff* skb, Socket* sock, Sock* other) {
   if (skb->unix_cb.pid) return;
   if ((sock && sock->sk->flag(SOCK_PASSCRED)) || other->flag(SOCK_PASSCRED)) {
-    skb->unix_cb.pid = getpid();
-    skb->unix_cb.uid = geteuid();
-    skb->unix_cb.gid = getegid();
+    const Cred& c = current_cred();
+    skb->unix_cb.pid = c.pid;
+    skb->unix_cb.uid = c.uid;
+    skb->unix_cb.gid = c.gid;
   }
 }
 
