@@ -44,6 +44,12 @@ Host* current_host_slow() {
 
 Host* host_create(const char* name) { return make_host(name); }
 
+// The namespace's reference goes first; its sockets hold their own until the fd table
+// (destroyed after this body) has closed them.
+Host::~Host() {
+  if (net_ns_free) net_ns_free(net_ns.load(std::memory_order_acquire));
+}
+
 void host_put(Host* host) {
   // The host's files are closed when its last reference goes; a task still inside it holds
   // one through HostScope.

@@ -42,9 +42,7 @@ class Host {
   void (*net_ns_free)(void*) = nullptr;
 
  private:
-  ~Host() {
-    if (net_ns_free) net_ns_free(net_ns.load(std::memory_order_acquire));
-  }
+  ~Host();
   std::atomic<long> refs_{1};
   std::string name_;
 };

@@ -70,12 +70,15 @@ Net* host_net(Host* h) {
     return static_cast<Net*>(expected);
   }
   h->net_ns_free = [](void* p) {
-    auto* net = static_cast<Net*>(p);
-    if (net == nullptr) return;
-    if (net->unix_table_free) net->unix_table_free(net->unix_table);
-    delete net;
+    if (p) static_cast<Net*>(p)->put();
   };
   return fresh;
+}
+
+void Net::put() {
+  if (refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  if (unix_table_free) unix_table_free(unix_table);
+  delete this;
 }
 Net* current_net() { return host_net(current_host()); }
 
@@ -107,6 +110,7 @@ const Cred& current_cred() {
 
 Sock::~Sock() {
   USTACK_ASSERT(sk_receive_queue.empty_lockless());
+  if (net) net->put();
 }
 
 // sk_free: the last reference is gone; the memory goes once no skb is charged to us.
@@ -115,6 +119,7 @@ void Sock::sk_free() {
 }
 
 void sock_init_data(Socket* sock, Sock* sk, Net* net) {
+  net->get();
   sk->net = net;
   sk->sk_sndbuf.store(kSysctlWmemDefault, std::memory_order_relaxed);
   sk->sk_rcvbuf.store(kSysctlRmemDefault, std::memory_order_relaxed);

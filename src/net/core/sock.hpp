@@ -56,8 +56,13 @@ inline constexpr long kHz = 250;                     // CONFIG_HZ: socket timeou
 inline constexpr long kMaxScheduleTimeout = LONG_MAX;  // MAX_SCHEDULE_TIMEOUT (jiffies)
 inline constexpr int64_t kNsecPerJiffy = kNsecPerSec / kHz;
 
-// The network namespace of a host (struct net): its sysctls and each family's tables.
+// The network namespace of a host (struct net): its sysctls and each family's tables. The
+// host holds one reference and every Sock another, so that a socket outliving its host (a
+// file still in flight) still finds its tables.
 struct Net {
+  std::atomic<long> refs{1};
+  void get() { refs.fetch_add(1, std::memory_order_relaxed); }
+  void put();
   std::atomic<int> somaxconn{kSysctlSomaxconn};
   std::atomic<int> unix_max_dgram_qlen{kUnixMaxDgramQlen};
   void* unix_table = nullptr;  // af_unix's name table (owned by af_unix)
