@@ -282,7 +282,7 @@ void unix_release_sock(UnixSock* sk, bool embrion) {
     skpair = sk->peer.load(std::memory_order_relaxed);
     sk->peer.store(nullptr, std::memory_order_relaxed);
   }
-  if (SkBuff* oob = sk->oob_skb.exchange(nullptr)) (void)oob;  // freed with the queue below
+  sk->oob_skb.store(nullptr, std::memory_order_relaxed);  // freed with the queue below
   wake_up_interruptible_all(&sk->peer_wait);
   if (skpair != nullptr) {
     if (sk->sk_type == SOCK_STREAM || sk->sk_type == SOCK_SEQPACKET) {
@@ -296,10 +296,6 @@ void unix_release_sock(UnixSock* sk, bool embrion) {
     }
     unix_dgram_peer_wake_disconnect(sk, skpair);
     skpair->put();
-  }
-  // A dgram sender may still be hooked on someone else's peer_wait.
-  if (auto* other = static_cast<UnixSock*>(sk->peer_wake.entry.private_)) {
-    unix_dgram_peer_wake_disconnect(sk, other);
   }
   while (SkBuff* skb = sk->sk_receive_queue.dequeue()) {
     if (state == TCP_LISTEN) unix_release_sock(unix_sk(skb->sk), true);
