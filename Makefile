@@ -38,7 +38,7 @@ bench: build-release
 # clang-tidy over every source file of the library and tools (.clang-tidy: warnings are errors).
 lint: build-release
 	@echo "=== clang-tidy"
-	@ls src/*/*.cc tools/*.cc | xargs -P $(JOBS) -n 4 clang-tidy -p build/release --quiet \
+	@ls src/*/*.cc src/*/*/*.cc tools/*.cc | xargs -P $(JOBS) -n 4 clang-tidy -p build/release --quiet \
 	  > build/clang-tidy.log 2>&1; rc=$$?; grep -E "(error|warning):" build/clang-tidy.log; \
 	  exit $$rc
 
