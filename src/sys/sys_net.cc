@@ -3,16 +3,33 @@
 #include <ustack/ustack.hpp>
 
 #include "net/core/net.hpp"
+#include "net/unix/af_unix.hpp"
 #include "sys/syscall.hpp"
 
 namespace ustack {
 
 using sys::syscall;
 
+namespace {
+
+// The families built in register before the first socket is made, as the kernel's initcalls
+// do: src/net/core knows none of them, so AF_INET/AF_INET6 will add a line here, nothing there.
+void net_family_init() {
+  static const bool done = [] {
+    net::af_unix_init();
+    return true;
+  }();
+  (void)done;
+}
+
+}  // namespace
+
 int socket(int domain, int type, int protocol) {
+  net_family_init();
   return syscall<int>([&] { return net::__sys_socket(domain, type, protocol); });
 }
 int socketpair(int domain, int type, int protocol, int sv[2]) {
+  net_family_init();
   return syscall<int>([&] { return net::__sys_socketpair(domain, type, protocol, sv); });
 }
 int bind(int sockfd, const struct sockaddr* addr, socklen_t addrlen) {

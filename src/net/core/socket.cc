@@ -19,7 +19,6 @@
 #include "base/limits.hpp"
 #include "net/core/net.hpp"
 #include "net/core/sock.hpp"
-#include "net/unix/af_unix.hpp"
 #include "sched/task.hpp"
 #include "vfs/host.hpp"
 #include "vfs/uaccess.hpp"
@@ -29,16 +28,6 @@ namespace ustack::net {
 namespace {
 
 std::atomic<const NetProtoFamily*> net_families[kAfMax];
-
-// The families built in: registered once, before the first socket call needs them (the
-// kernel's initcalls). AF_INET/AF_INET6 will add themselves the same way.
-void sock_init_once() {
-  static const bool done = [] {
-    af_unix_init();
-    return true;
-  }();
-  (void)done;
-}
 
 // --- the socket file (socket_file_ops) ---
 
@@ -108,7 +97,6 @@ File* sock_alloc_file(Socket* sock, int flags) {
 int sock_create(int family, int type, int protocol, Socket** res) {
   if (family < 0 || family >= kAfMax) return -EAFNOSUPPORT;
   if (type < 0 || type >= kSockMax) return -EINVAL;
-  sock_init_once();
   auto* sock = new Socket;
   sock->type = short(type);
   const NetProtoFamily* pf = net_families[family].load(std::memory_order_acquire);
