@@ -30,6 +30,12 @@ const char* describe(const ustack::trace::Event& e, char* buf, size_t n) {
     std::snprintf(buf, n, "ep_poll_callback: item data %#llx queued on the ready list (key %#llx), "
                   "waking the epoll_wait sleeper", (unsigned long long)e.arg0,
                   (unsigned long long)e.arg1);
+  } else if (!std::strcmp(e.point, "unix_stream_sendmsg")) {
+    std::snprintf(buf, n, "unix_stream_sendmsg: %llu bytes queued on the peer's receive queue",
+                  (unsigned long long)e.arg0);
+  } else if (!std::strcmp(e.point, "sock_def_readable")) {
+    std::snprintf(buf, n, "sock_def_readable: keyed sync wake-up of the peer's wait queue "
+                  "(IN|PRI|RDNORM|RDBAND)");
   } else if (!std::strcmp(e.point, "poll_return")) {
     std::snprintf(buf, n, "poll returns %llu, revents %#llx", (unsigned long long)e.arg0,
                   (unsigned long long)e.arg1);
@@ -105,5 +111,24 @@ int main() {
               out.events, (unsigned long long)out.data.u64);
   ustack::close(ep);
   ustack::close(efd);
-  return n == 1 && m == 1 ? 0 : 1;
+
+  int sv[2];
+  ustack::socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+  int sep = ustack::epoll_create1(0);
+  ev = {EPOLLIN, {.u64 = 0x50c}};
+  ustack::epoll_ctl(sep, EPOLL_CTL_ADD, sv[1], &ev);
+  out = {};
+  int k = traced(
+      "\nustack: one traced wake-up through an AF_UNIX socket\n"
+      "  task A waits on an epoll watching one end of a socketpair; task B sends 5 bytes.\n",
+      [&] { return ustack::epoll_wait(sep, &out, 1, 5000); },
+      [&] { ustack::send(sv[0], "hello", 5, 0); });
+  char buf[8] = {};
+  const ssize_t got = ustack::recv(sv[1], buf, sizeof buf, MSG_DONTWAIT);
+  std::printf("  %10s  %-6s  epoll_wait returned %d: events %#x, data %#llx; recv got %zd bytes\n",
+              "", "", k, out.events, (unsigned long long)out.data.u64, got);
+  ustack::close(sep);
+  ustack::close(sv[0]);
+  ustack::close(sv[1]);
+  return n == 1 && m == 1 && k == 1 && got == 5 ? 0 : 1;
 }

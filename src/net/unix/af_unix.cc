@@ -1062,6 +1062,7 @@ class UnixStreamOps final : public UnixOps {
       scm_stat_add(other, skb);
       other->sk_receive_queue.queue_tail(skb);
       other->lock.unlock();
+      USTACK_TRACE("unix_stream_sendmsg", size, uintptr_t(other));
       other->sk_data_ready();
       sent += size;
     }
