@@ -135,6 +135,29 @@ int FdTable::install_lowest(File* f, unsigned start, uint64_t nofile, bool cloex
   return int(fd);
 }
 
+bool FdTable::have_free_fds(int n, uint64_t nofile) {
+  SpinGuard g(file_lock_);
+  const uint64_t limit = std::min<uint64_t>(nofile, kNrOpen);
+  uint64_t fd = next_fd_;
+  while (n > 0 && fd < limit) {
+    const size_t w = size_t(fd / 64);
+    if (w >= open_fds_.size()) {
+      // Past the bitmap: everything up to the limit is free.
+      return limit - fd >= uint64_t(n);
+    }
+    uint64_t bits = ~open_fds_[w] & (~uint64_t(0) << (fd % 64));
+    if (!bits) {
+      fd = (w + 1) * 64;
+      continue;
+    }
+    fd = w * 64 + unsigned(std::countr_zero(bits));
+    if (fd >= limit) break;
+    --n;
+    ++fd;
+  }
+  return n <= 0;
+}
+
 int FdTable::replace(unsigned fd, File* f, bool cloexec) {
   USTACK_ASSERT(fd < kNrOpen);
   user_check();

@@ -107,6 +107,9 @@ class FdTable {
   // get_unused_fd_flags + fd_install in one step: the lowest free fd in [start, nofile),
   // holding `f` (whose reference the table takes). -EMFILE if none.
   int install_lowest(File* f, unsigned start, uint64_t nofile, bool cloexec);
+  // Whether n fds below nofile are free now (socketpair and accept check it before they create
+  // anything, where the kernel reserves its fds first, so that EMFILE comes first).
+  bool have_free_fds(int n, uint64_t nofile);
   // replace_fd for dup2/dup3: installs f at fd (taking the reference), closing what was there.
   // -EBUSY if fd is reserved but not installed (not possible here: kept for the kernel's shape).
   int replace(unsigned fd, File* f, bool cloexec);

@@ -2584,6 +2584,39 @@ TEST_P(ESocket, I4_SendmmsgAndRecvmmsgOnStream) {
 
 // ===== Issue 4: ioctls =====
 
+// get_unused_fd_flags comes before any socket is made: with one fd left, socketpair is
+// EMFILE and takes nothing; with none left, accept is EMFILE and the connection stays queued.
+TEST_P(ESocket, I4_EmfileComesBeforeTheSocketIsMade) {
+  REQUIRE_SOCKETS();
+  const Addr a = abstract_name();
+  const int l = listener(a, 4);
+  ASSERT_GE(client(a), 0);
+  // The lowest free fd is `low`, so every fd below it is in use.
+  const int low = sys->socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_GE(low, 0);
+  ASSERT_EQ(sys->close(low), 0);
+  {
+    NofileScope one_left(sys, rlim_t(low) + 1);
+    ASSERT_TRUE(one_left.ok());
+    int sv[2] = {-7, -7};
+    errno = 0;
+    EXPECT_EQ(sys->socketpair(AF_UNIX, SOCK_STREAM, 0, sv), -1);
+    EXPECT_EQ(errno, EMFILE);
+    EXPECT_EQ(sv[0], -7);
+    const int s = sys->socket(AF_UNIX, SOCK_DGRAM, 0);
+    EXPECT_EQ(s, low) << "the failed socketpair took no fd";
+    ASSERT_EQ(sys->close(s), 0);
+  }
+  {
+    NofileScope none_left(sys, rlim_t(low));
+    ASSERT_TRUE(none_left.ok());
+    errno = 0;
+    EXPECT_EQ(sys->accept4(l, nullptr, nullptr, SOCK_NONBLOCK), -1);
+    EXPECT_EQ(errno, EMFILE);
+  }
+  EXPECT_GE(accept_new(l, SOCK_NONBLOCK), 0) << "the connection is still queued";
+}
+
 TEST_P(ESocket, I4_InqOutqAndFionbio) {
   REQUIRE_SOCKETS();
   int sv[2];

@@ -167,15 +167,7 @@ int move_addr_to_user(const struct sockaddr_storage* kaddr, int klen, void* uadd
 
 // The checks before installing new fds: the table's EMFILE comes first, as with
 // get_unused_fd_flags.
-bool fds_available(int n) {
-  Host* h = current_host();
-  const uint64_t nofile = rlimit_nofile();
-  int found = 0;
-  for (uint64_t fd = 0; fd < nofile && fd < kNrOpen; ++fd) {
-    if (!h->fdt.fd_is_open(unsigned(fd)) && ++found == n) return true;
-  }
-  return false;
-}
+bool fds_available(int n) { return current_host()->fdt.have_free_fds(n, rlimit_nofile()); }
 
 long install_file(File* f, int flags) {
   long fd = current_host()->fdt.install_lowest(f, 0, rlimit_nofile(), flags & O_CLOEXEC);
