@@ -1495,11 +1495,12 @@ std::vector<UnixSockInfo> unix_sock_list(Net* net) {
       i.rqueue = u->sk_receive_queue.len_lockless();
       i.wqueue = unsigned(u->sk_max_ack_backlog.load(std::memory_order_relaxed));
     } else {
+      // unix_inq_len: a datagram socket's first datagram, else every unread byte.
       i.rqueue = 0;
+      SpinGuard q(u->sk_receive_queue.lock);
       if (u->sk_type == SOCK_DGRAM) {
-        i.rqueue = u->sk_receive_queue.len_lockless();
+        if (SkBuff* skb = u->sk_receive_queue.peek()) i.rqueue = skb->len;
       } else {
-        SpinGuard q(u->sk_receive_queue.lock);
         u->sk_receive_queue.for_each([&](SkBuff* skb) { i.rqueue += unix_skb_len(skb); });
       }
       i.wqueue = unsigned(u->wmem_alloc_get());
