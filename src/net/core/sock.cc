@@ -222,9 +222,10 @@ void Sock::sk_data_ready() {
     wake_up_interruptible_sync_poll(&wq, POLLIN | POLLPRI | POLLRDNORM | POLLRDBAND);
 }
 
-// sock_def_write_space: writable once at most half of sndbuf is charged.
+// sock_def_write_space: writable once at most half of sndbuf is charged (the raw count, the
+// socket's own reference included, as the kernel's refcount_read).
 void Sock::sk_write_space() {
-  if ((wmem_alloc_get() << 1) <= sk_sndbuf.load(std::memory_order_relaxed)) {
+  if ((sk_wmem_alloc.load(std::memory_order_relaxed) << 1) <= sk_sndbuf.load(std::memory_order_relaxed)) {
     if (wq_has_sleeper(&wq)) wake_up_interruptible_sync_poll(&wq, POLLOUT | POLLWRNORM | POLLWRBAND);
   }
 }

@@ -78,10 +78,11 @@ bool unix_recvq_full_lockless(Sock* sk) {
          unsigned(sk->sk_max_ack_backlog.load(std::memory_order_relaxed));
 }
 
-// unix_writable: at most a quarter of sndbuf charged, and not a listener.
+// unix_writable: at most a quarter of sndbuf charged, and not a listener. The count is the
+// raw sk_wmem_alloc, the socket's own reference included (refcount_read in the kernel).
 bool unix_writable(Sock* sk, int state) {
-  return state != TCP_LISTEN &&
-         (sk->wmem_alloc_get() << 2) <= sk->sk_sndbuf.load(std::memory_order_relaxed);
+  return state != TCP_LISTEN && (sk->sk_wmem_alloc.load(std::memory_order_relaxed) << 2) <=
+                                    sk->sk_sndbuf.load(std::memory_order_relaxed);
 }
 
 // unix_may_send: osk is not connected, or connected to us.
