@@ -63,7 +63,7 @@ struct SkBuff {
   uint32_t len = 0;                    // bytes of data
   uint32_t truesize = 0;
   UnixSkbParms unix_cb;                // UNIXCB(skb)
-  int8_t cache_class = -1;             // alloc_skb's size class (-1: plain malloc)
+  int16_t cache_class = -1;            // alloc_skb's size class (-1: plain malloc)
 
   char* data() { return reinterpret_cast<char*>(this + 1); }
   static SkBuff* of(ListHead* l) { return USTACK_CONTAINER_OF(l, SkBuff, list); }

@@ -71,7 +71,7 @@ SkBuff* alloc_skb(size_t len, uint32_t truesize) {
   SkBuff* skb = new (mem) SkBuff;
   skb->len = uint32_t(len);
   skb->truesize = truesize;
-  skb->cache_class = int8_t(cls);
+  skb->cache_class = int16_t(cls);
   return skb;
 }
 
