@@ -87,6 +87,11 @@ int getpeername(int sockfd, struct sockaddr* addr, socklen_t* addrlen);
 int getsockopt(int sockfd, int level, int optname, void* optval, socklen_t* optlen);
 int setsockopt(int sockfd, int level, int optname, const void* optval, socklen_t optlen);
 
+// --- time: CLOCK_MONOTONIC (and CLOCK_REALTIME) are the world's virtual clock inside a
+// simulation (sim.hpp); elsewhere they are the kernel's ---
+int clock_gettime(clockid_t clockid, struct timespec* tp);
+int nanosleep(const struct timespec* req, struct timespec* rem);
+
 // --- per-host resource limits: RLIMIT_NOFILE is the host's own; others go to the kernel ---
 int getrlimit(int resource, struct rlimit* rlim);
 int setrlimit(int resource, const struct rlimit* rlim);

@@ -13,7 +13,7 @@ namespace ustack {
 
 inline int64_t monotonic_ns() {
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
   return int64_t(ts.tv_sec) * kNsecPerSec + ts.tv_nsec;
 }
 

@@ -20,6 +20,10 @@ extern __thread uint32_t tls_task_id;
 
 void record(const char* point, uint64_t a0, uint64_t a1);
 
+// A thread whose trace points go somewhere else than the process-wide buffer: the simulation
+// records them in its own event log, on virtual time.
+extern __thread void (*tls_sink)(const char* point, uint64_t a0, uint64_t a1);
+
 }  // namespace ustack::trace
 
 #define USTACK_TRACE(point, a0, a1)                                                \

@@ -116,12 +116,14 @@ void wake_q_leave_handler(unsigned saved) {
 
 Task* current_if_any() { return tls_task; }
 
-Scheduler& scheduler() { return g_thread_scheduler; }
+__thread Scheduler* tls_scheduler __attribute__((tls_model("initial-exec"))) = nullptr;
+Scheduler& thread_scheduler() { return g_thread_scheduler; }
 
 void (*g_light_upgrade)(Task*) = nullptr;
 
-bool schedule_timeout(int64_t deadline_ns, int64_t busy_poll_ns) {
+bool schedule_timeout(int64_t deadline_ns, int64_t busy_poll_ns, const char* wchan) {
   Task* t = current();
+  t->wchan_ = wchan;
   light_upgrade(t);  // never hold light file uses across a sleep
   Scheduler& s = scheduler();
   uint32_t state = t->state_.load(std::memory_order_seq_cst);
@@ -133,7 +135,8 @@ bool schedule_timeout(int64_t deadline_ns, int64_t busy_poll_ns) {
   // Spin on the state word first, where a waker's store lands: for the host's busy_poll time
   // (net.core.busy_poll), or else briefly (kSpinBeforeSleepNs), as adaptive mutexes do: a
   // partner that answers within that time costs no system call on either side.
-  const int64_t spin_ns = busy_poll_ns > 0 ? busy_poll_ns : kSpinBeforeSleepNs;
+  const int64_t spin_ns =
+      s.virtual_time() ? 0 : busy_poll_ns > 0 ? busy_poll_ns : kSpinBeforeSleepNs;
   if (spin_ns > 0 && state != TASK_RUNNING) {
     const int64_t until = std::min(s.now_ns() + spin_ns, deadline_ns);
     for (unsigned spins = 0; state != TASK_RUNNING; state = t->state_.load(std::memory_order_acquire)) {

@@ -96,6 +96,11 @@ class Task {
   std::atomic<bool> stopcont_{false};
   // The host this task's calls act on; nullptr means the default host. Owned by src/vfs.
   Host* host_ = nullptr;
+  // wchan: the function this task last went to sleep in (for the simulation's deadlock
+  // report and the trace), set by schedule_timeout.
+  const char* wchan_ = nullptr;
+  // The fiber scheduler's record of this task (src/sched/fiber.cc); null for a thread.
+  void* sim_ = nullptr;
 
  private:
   const uint32_t id_;
@@ -137,7 +142,9 @@ inline void light_upgrade(Task* t) {
 // state is already TASK_RUNNING, or if it is TASK_INTERRUPTIBLE and a signal is pending (as
 // __schedule does). Spins on the state word for up to busy_poll_ns first (net.core.busy_poll).
 // Returns false if the deadline passed without a wake-up. The state is TASK_RUNNING on return.
-bool schedule_timeout(int64_t deadline_ns, int64_t busy_poll_ns = 0);
+// `wchan` names the sleeper (the caller, by default) for reports and traces.
+bool schedule_timeout(int64_t deadline_ns, int64_t busy_poll_ns = 0,
+                      const char* wchan = __builtin_FUNCTION());
 
 // Wakes `p` if its state is in `state_mask`: moves it to TASK_RUNNING and unblocks it.
 // Returns 1 if the state changed, 0 if the task was not sleeping in such a state.
@@ -181,9 +188,17 @@ class Scheduler {
   virtual void unblock(Task* t) = 0;
   // CLOCK_MONOTONIC of this scheduler, in ns.
   virtual int64_t now_ns() = 0;
+  // Virtual time (the simulation): nothing happens while a task spins, so nobody spins.
+  virtual bool virtual_time() const { return false; }
 };
 
-Scheduler& scheduler();
+// The backend of the calling OS thread: the threaded one, unless a simulation runs on it.
+extern __thread Scheduler* tls_scheduler __attribute__((tls_model("initial-exec")));
+Scheduler& thread_scheduler();
+inline Scheduler& scheduler() {
+  Scheduler* s = tls_scheduler;
+  return __builtin_expect(s == nullptr, 1) ? thread_scheduler() : *s;
+}
 inline int64_t now_ns() { return scheduler().now_ns(); }
 
 }  // namespace ustack::sched

@@ -252,10 +252,10 @@ int sock_intr_errno(int64_t timeo) {
   return timeo == kNoDeadline ? -sched::ERESTARTSYS : -EINTR;
 }
 
-int64_t sock_schedule_timeout(Sock* sk, int64_t timeo) {
+int64_t sock_schedule_timeout(Sock* sk, int64_t timeo, const char* wchan) {
   if (timeo == kTimeoNone) return kTimeoNone;
   const int64_t busy = int64_t(sk->sk_ll_usec.load(std::memory_order_relaxed)) * 1000;
-  return sched::schedule_timeout(timeo, busy) ? timeo : kTimeoNone;
+  return sched::schedule_timeout(timeo, busy, wchan) ? timeo : kTimeoNone;
 }
 
 void send_sigpipe() { pthread_kill(pthread_self(), SIGPIPE); }

@@ -282,7 +282,7 @@ inline int64_t sock_sndtimeo(Sock* sk, bool noblock) {
 // sock_intr_errno: an infinite wait restarts under SA_RESTART; a timed one is EINTR (E12).
 int sock_intr_errno(int64_t timeo);
 // schedule_timeout on a socket deadline: returns the deadline left (kTimeoNone once expired).
-int64_t sock_schedule_timeout(Sock* sk, int64_t timeo);
+int64_t sock_schedule_timeout(Sock* sk, int64_t timeo, const char* wchan = __builtin_FUNCTION());
 // sock_rcvlowat: how many bytes a blocking stream recv waits for.
 inline int sock_rcvlowat(Sock* sk, bool waitall, int len) {
   int v = waitall ? len : std::min(sk->sk_rcvlowat.load(std::memory_order_relaxed), len);
