@@ -29,7 +29,7 @@ struct Options {
   uint64_t seed = 1;
   // Run tasks in the order they became runnable instead of the seed's choice.
   bool fifo = false;
-  size_t stack_size = 256 * 1024;
+  size_t stack_size = size_t{256} * 1024;
 };
 
 struct RunResult {

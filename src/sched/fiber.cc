@@ -29,6 +29,8 @@ struct SimTask {
   bool blocked = false;
   bool timed_out = false;
   bool done = false;
+  bool started = false;
+  SimTask* next_abandoned = nullptr;
   uint64_t timer_gen = 0;  // bumping it cancels a pending timer
   int64_t timer_deadline = kNoDeadline;
 };
@@ -37,8 +39,8 @@ namespace {
 
 __thread FiberScheduler* tls_fiber = nullptr;
 
-// Fibers of tasks that never ended, kept (and reachable, for the leak checker) for good.
-std::vector<ctx::fiber*>* g_abandoned = nullptr;
+// Tasks that never ended, kept (and reachable, for the leak checker) for good.
+SimTask* g_abandoned = nullptr;
 
 uint64_t splitmix64(uint64_t* x) {
   uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
@@ -53,10 +55,39 @@ bool timer_later(const auto& a, const auto& b) {
 
 void trace_sink(const char* point, uint64_t a0, uint64_t /*a1*/) {
   FiberScheduler* s = tls_fiber;
-  // ep_poll_callback's first argument is the item's user data: stable across runs. The other
-  // points carry addresses, which are not.
-  const bool stable = std::strcmp(point, "ep_poll_callback") == 0;
-  s->record(s->current_index(), point, stable ? a0 : 0, true);
+  // The first argument is kept (a task id, a count, a size, a user's epoll data, a deadline on
+  // the virtual clock: the same run after run), except where it is an address.
+  const bool address = std::strcmp(point, "sock_def_readable") == 0 ||
+                       std::strcmp(point, "unix_stream_connect") == 0;
+  s->record(s->current_index(), point, address ? 0 : a0, true);
+}
+
+// The hash of an event name, cached by the string's address (stable within a process; the
+// bytes, not the address, go into the hash, so that it is the same in every process).
+uint64_t name_hash(const char* what) {
+  struct Slot {
+    const char* key;
+    uint64_t h;
+  };
+  static __thread Slot cache[64];
+  Slot& sl = cache[(reinterpret_cast<uintptr_t>(what) >> 3) & 63];
+  if (sl.key == what) return sl.h;
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (const char* p = what; *p; ++p) {
+    h ^= uint8_t(*p);
+    h *= 0x100000001b3ull;
+  }
+  sl = {what, h};
+  return h;
+}
+
+// One 64-bit mixing step (the murmur3 finaliser over the running hash and a word).
+uint64_t mix64(uint64_t h, uint64_t v) {
+  h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  return h;
 }
 
 }  // namespace
@@ -65,21 +96,25 @@ FiberScheduler* current_fiber_scheduler() { return tls_fiber; }
 
 FiberScheduler::FiberScheduler(const Options& opts) : opts_(opts), now_(opts.start_ns) {
   USTACK_ASSERT(now_ > 0);
+  events_.reserve(kInitialEvents);
   uint64_t x = opts.seed;
   for (uint64_t& r : rng_) r = splitmix64(&x);
 }
 
 FiberScheduler::~FiberScheduler() {
   for (auto& st : tasks_) {
-    if (!st->done && st->fiber) {
+    if (!st->done && st->started) {
       // A task that never ended (a deadlock, or a run_until that stopped first) sleeps with
       // wait-queue entries on its stack, linked into objects that may outlive us. Unwinding
       // its fiber would free them under their queues, so it is abandoned instead: stack, task
-      // and all (the World keeps its hosts alive for the same reason).
-      if (g_abandoned == nullptr) g_abandoned = new std::vector<ctx::fiber*>;
-      g_abandoned->push_back(new ctx::fiber(std::move(st->fiber)));
+      // and all (the World keeps its hosts alive for the same reason). No allocation here:
+      // the record itself goes on the list (reachable, for the leak checker).
+      SimTask* raw = st.release();
+      raw->next_abandoned = g_abandoned;
+      g_abandoned = raw;
       continue;
     }
+    st->fiber = {};  // never started: nothing of ustack on its stack yet
     if (st->task) st->task->put();
   }
 }
@@ -100,19 +135,10 @@ uint64_t FiberScheduler::next_random() {
 void FiberScheduler::record(int task, const char* what, uint64_t arg, bool hashed) {
   events_.push_back({now_, task, what, arg, hashed});
   if (!hashed) return;
-  auto mix = [this](uint64_t v) {
-    for (int i = 0; i < 8; ++i) {
-      hash_ ^= (v >> (8 * i)) & 0xff;
-      hash_ *= 0x100000001b3ull;
-    }
-  };
-  mix(uint64_t(now_));
-  mix(uint64_t(int64_t(task)));
-  for (const char* p = what; *p; ++p) {
-    hash_ ^= uint8_t(*p);
-    hash_ *= 0x100000001b3ull;
-  }
-  mix(arg);
+  hash_ = mix64(hash_, uint64_t(now_));
+  hash_ = mix64(hash_, uint64_t(int64_t(task)));
+  hash_ = mix64(hash_, name_hash(what));
+  hash_ = mix64(hash_, arg);
 }
 
 int FiberScheduler::spawn(std::function<void()> fn, std::string name, Host* host) {
@@ -177,7 +203,7 @@ bool FiberScheduler::block(Task* t, uint32_t blocked_state, int64_t deadline_ns)
 
 void FiberScheduler::unblock(Task* t) {
   auto* st = static_cast<SimTask*>(t->sim_);
-  USTACK_ASSERT(st != nullptr);  // a thread cannot wake a simulated task
+  USTACK_ASSERT(st != nullptr);  // a simulated task cannot wake a thread
   if (!st->blocked) return;
   st->blocked = false;
   ++st->timer_gen;  // its timer, if any, no longer applies
@@ -202,6 +228,8 @@ void FiberScheduler::interrupt(int idx, bool restart) {
   record(current_, "interrupt", uint64_t(idx));
   try_to_wake_up(t, TASK_INTERRUPTIBLE, 0);
   wake_q_flush();
+  // Outside run() the flush above went to the thread backend: make it runnable here.
+  if (t->state_.load(std::memory_order_relaxed) == TASK_RUNNING) unblock(t);
 }
 
 void FiberScheduler::fire_timers_upto(int64_t t) {
@@ -263,6 +291,7 @@ FiberScheduler::Stop FiberScheduler::run(int64_t until_ns) {
       runq_.pop_back();
     }
     st->runnable = false;
+    st->started = true;
     current_ = st->index;
     tls_task = st->task;
     trace::tls_task_id = st->task->id();

@@ -29,10 +29,14 @@ struct SimTask;
 
 class FiberScheduler final : public Scheduler {
  public:
+  // The event log's first allocation; it grows as needed.
+  static constexpr size_t kInitialEvents = 1 << 16;
+  // Each task's stack is an mmap with a guard page (two mappings), so vm.max_map_count
+  // (65530 by default) bounds a process to about 32,000 live tasks.
   struct Options {
     uint64_t seed = 1;
     bool fifo = false;                  // run tasks in the order they became runnable
-    size_t stack_size = 256 * 1024;     // per fiber (virtual memory: touched pages only)
+    size_t stack_size = size_t{256} * 1024;  // per fiber (virtual memory: touched pages only)
     int64_t start_ns = kNsecPerSec;     // the virtual clock at the start (never 0)
   };
   // One recorded event. `task` is the world-local index; `what` a static string.

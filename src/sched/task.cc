@@ -76,6 +76,7 @@ class ThreadScheduler final : public Scheduler {
     return !(r < 0 && errno == ETIMEDOUT);
   }
   void unblock(Task* t) override {
+    USTACK_ASSERT(t->sim_ == nullptr);  // a thread must not wake a simulated task
     futex(&t->state_, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1, nullptr, 0);
   }
   int64_t now_ns() override { return monotonic_ns(); }

@@ -163,9 +163,11 @@ inline bool wq_has_sleeper(const WaitQueueHead* wq) {
 // ___wait_event: returns 0 once cond() holds, -ERESTARTSYS on a signal (interruptible), or
 // -ETIMEDOUT... spelled as the kernel's "0 left" by the _timeout forms: they return 1 if the
 // condition held, 0 on timeout, -ERESTARTSYS on a signal.
+// `wchan` names the sleeper for reports and traces: the caller's function by default.
 template <class Cond>
 long wait_event_interruptible_deadline(WaitQueueHead* wq, Cond&& cond, bool exclusive,
-                                       int64_t deadline_ns, int64_t busy_poll_ns = 0) {
+                                       int64_t deadline_ns, int64_t busy_poll_ns = 0,
+                                       const char* wchan = __builtin_FUNCTION()) {
   if (cond()) return 1;
   WaitQueueEntry wait;
   init_wait_entry(&wait, exclusive ? WQ_FLAG_EXCLUSIVE : 0);
@@ -177,7 +179,7 @@ long wait_event_interruptible_deadline(WaitQueueHead* wq, Cond&& cond, bool excl
       ret = intr;
       break;
     }
-    if (!sched::schedule_timeout(deadline_ns, busy_poll_ns)) {
+    if (!sched::schedule_timeout(deadline_ns, busy_poll_ns, wchan)) {
       // Timed out: one last look, as ___wait_event's "__ret = cond ? 1 : 0" does.
       ret = cond() ? 1 : 0;
       break;
@@ -188,13 +190,15 @@ long wait_event_interruptible_deadline(WaitQueueHead* wq, Cond&& cond, bool excl
 }
 
 template <class Cond>
-long wait_event_interruptible(WaitQueueHead* wq, Cond&& cond) {
-  long r = wait_event_interruptible_deadline(wq, cond, false, kNoDeadline);
+long wait_event_interruptible(WaitQueueHead* wq, Cond&& cond,
+                              const char* wchan = __builtin_FUNCTION()) {
+  long r = wait_event_interruptible_deadline(wq, cond, false, kNoDeadline, 0, wchan);
   return r > 0 ? 0 : r;
 }
 template <class Cond>
-long wait_event_interruptible_exclusive(WaitQueueHead* wq, Cond&& cond) {
-  long r = wait_event_interruptible_deadline(wq, cond, true, kNoDeadline);
+long wait_event_interruptible_exclusive(WaitQueueHead* wq, Cond&& cond,
+                                        const char* wchan = __builtin_FUNCTION()) {
+  long r = wait_event_interruptible_deadline(wq, cond, true, kNoDeadline, 0, wchan);
   return r > 0 ? 0 : r;
 }
 
@@ -202,7 +206,8 @@ long wait_event_interruptible_exclusive(WaitQueueHead* wq, Cond&& cond) {
 // the lock is dropped only while sleeping. The entry is non-exclusive and queued at the tail
 // (do_wait_intr). Returns 0 or -ERESTARTSYS, with the lock held.
 template <class Cond>
-long wait_event_interruptible_locked(WaitQueueHead* wq, Cond&& cond, int64_t busy_poll_ns = 0) {
+long wait_event_interruptible_locked(WaitQueueHead* wq, Cond&& cond, int64_t busy_poll_ns = 0,
+                                     const char* wchan = __builtin_FUNCTION()) {
   WaitQueueEntry wait;
   init_wait_entry(&wait, 0);
   long ret = 0;
@@ -214,7 +219,7 @@ long wait_event_interruptible_locked(WaitQueueHead* wq, Cond&& cond, int64_t bus
       break;
     }
     wq->lock.unlock();
-    sched::schedule_timeout(kNoDeadline, busy_poll_ns);
+    sched::schedule_timeout(kNoDeadline, busy_poll_ns, wchan);
     wq->lock.lock();
   } while (!cond());
   if (wait.linked()) wq->__remove(&wait);
