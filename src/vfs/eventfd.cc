@@ -77,7 +77,7 @@ class EventfdOps final : public FileOps {
       res = wait_event_interruptible_locked(
           &ctx->wqh,
           [ctx, ucnt] { return kUllongMax - ctx->count.load(std::memory_order_relaxed) > ucnt; },
-          busy_poll_ns());
+          busy_poll_ns(), "eventfd_write");
       if (!res) res = sizeof ucnt;
     }
     if (res > 0) {
@@ -114,7 +114,7 @@ class EventfdOps final : public FileOps {
       if (file->nonblock()) return -EAGAIN;
       long ret = wait_event_interruptible_locked(
           &ctx->wqh, [ctx] { return ctx->count.load(std::memory_order_relaxed) != 0; },
-          busy_poll_ns());
+          busy_poll_ns(), "eventfd_read");
       if (ret) return ret;
     }
     // eventfd_ctx_do_read.

@@ -416,7 +416,7 @@ long ep_poll(EventPoll* ep, struct epoll_event* events, int maxevents, int64_t d
     if (!eavail) {
       sched::StopInterruptible stop;  // a SIGSTOP/SIGCONT ends the wait with EINTR (C46)
       timed_out = !sched::schedule_timeout(
-          deadline_ns, ep->host->busy_poll_ns.load(std::memory_order_relaxed));
+          deadline_ns, ep->host->busy_poll_ns.load(std::memory_order_relaxed), "ep_poll");
       if (stop.interrupted()) {
         sched::__set_current_state(sched::TASK_RUNNING);
         {

@@ -147,7 +147,8 @@ class PipeOps final : public FileOps {
       }
       lk.unlock();
       if (wake_writer) wake_up_interruptible_sync_poll(&pipe->wr_wait, POLLOUT | POLLWRNORM);
-      if (wait_event_interruptible_exclusive(&pipe->rd_wait, [pipe] { return pipe->readable(); }) < 0)
+      if (wait_event_interruptible_exclusive(
+              &pipe->rd_wait, [pipe] { return pipe->readable(); }, "pipe_read") < 0)
         return -sched::ERESTARTSYS;
       lk.lock();
       wake_writer = false;
@@ -233,7 +234,8 @@ class PipeOps final : public FileOps {
       }
       lk.unlock();
       if (was_empty) wake_up_interruptible_sync_poll(&pipe->rd_wait, POLLIN | POLLRDNORM);
-      wait_event_interruptible_exclusive(&pipe->wr_wait, [pipe] { return pipe->writable(); });
+      wait_event_interruptible_exclusive(
+          &pipe->wr_wait, [pipe] { return pipe->writable(); }, "pipe_write");
       lk.lock();
       was_empty = pipe->is_empty();
       wake_next_writer = true;

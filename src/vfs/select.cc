@@ -110,8 +110,8 @@ bool poll_schedule_timeout(PollWqueues* pwq, uint32_t state, int64_t deadline_ns
   bool woken = true;
   sched::set_current_state(state);
   if (!pwq->triggered.load(std::memory_order_seq_cst)) {
-    woken = sched::schedule_timeout(deadline_ns,
-                                    current_host()->busy_poll_ns.load(std::memory_order_relaxed));
+    woken = sched::schedule_timeout(
+        deadline_ns, current_host()->busy_poll_ns.load(std::memory_order_relaxed), __func__);
   }
   sched::__set_current_state(sched::TASK_RUNNING);
   pwq->triggered.store(0, std::memory_order_seq_cst);
