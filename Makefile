@@ -27,8 +27,12 @@ test: deps
 test-%: build-%
 	ctest --preset $* -j $(JOBS) --timeout 600
 
+# The benchmark table, then the simulation (an epoll server and 200 client tasks on virtual time,
+# one request's wake-up chain, a Perfetto trace), then ustack-demo's traced wake-ups on threads.
 demo: build-release
 	@build/release/bench/ustack-bench --quick
+	@echo
+	@build/release/ustack-sim-demo --trace build/ustack-sim-trace.json
 	@echo
 	@build/release/ustack-demo
 

@@ -9,8 +9,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
+#include <ustack/sim.hpp>
 #include <vector>
 
 #include "bench_api.hpp"
@@ -865,6 +867,72 @@ void UnixStreamThroughput64K(benchmark::State& state) {
     state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(kChunk));
 }
 
+// --- the simulation ---
+
+// 15./16. Task switches per second of a sim::World (include/ustack/sim.hpp): fibers on one OS
+// thread, virtual time. ustack only: Linux has no twin (main.cc shows "-"). One iteration is one
+// world run; only run() is timed (spawning and tearing down the fibers is not), and the rate is
+// the scheduler's own count of switches over that time.
+//   kPingPong = false: kSimTasks tasks, each calling sim::yield() kSimRounds times.
+//   kPingPong = true:  kSimTasks / 2 pairs, each pair kSimRounds round trips over two blocking
+//                      eventfds (each switch a real block and wake-up through a wait queue).
+constexpr int kSimTasks = 100;
+constexpr int kSimRounds = 1000;
+
+template <bool kPingPong>
+void SimTaskSwitches(benchmark::State& state) {
+  uint64_t switches = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    std::optional<ustack::sim::World> w(std::in_place, ustack::sim::Options{.seed = 1});
+    ustack::Host* h = w->add_host("bench-sim");
+    int bad = 0;
+    for (int i = 0; i < (kPingPong ? kSimTasks / 2 : kSimTasks); i++) {
+      if constexpr (!kPingPong) {
+        w->spawn(h, [] {
+          for (int r = 0; r < kSimRounds; r++) ustack::sim::yield();
+        });
+      } else {
+        // The pair's eventfds: made by whichever of the two runs first, closed by the last.
+        struct Pair {
+          int e1 = -1, e2 = -1, live = 2;
+        };
+        auto p = std::make_shared<Pair>();
+        auto side = [p, &bad](bool first) {
+          if (p->e1 < 0) {
+            p->e1 = ustack::eventfd(0, 0);
+            p->e2 = ustack::eventfd(0, 0);
+            if (p->e1 < 0 || p->e2 < 0) bad++;
+          }
+          eventfd_t v;
+          for (int r = 0; r < kSimRounds && !bad; r++) {
+            if (first && ustack::eventfd_write(p->e1, 1) != 0) bad++;
+            if (ustack::eventfd_read(first ? p->e2 : p->e1, &v) != 0) bad++;
+            if (!first && ustack::eventfd_write(p->e2, 1) != 0) bad++;
+          }
+          if (--p->live == 0) {
+            ustack::close(p->e1);
+            ustack::close(p->e2);
+          }
+        };
+        w->spawn(h, [side] { side(true); });
+        w->spawn(h, [side] { side(false); });
+      }
+    }
+    state.ResumeTiming();
+    const ustack::sim::RunResult r = w->run();
+    state.PauseTiming();
+    switches += r.switches;
+    w.reset();
+    state.ResumeTiming();
+    if (r.status != ustack::sim::RunResult::Status::kAllDone || bad) {
+      state.SkipWithError(bad ? "eventfd call failed" : "the world did not run to the end");
+      break;
+    }
+  }
+  state.SetItemsProcessed(int64_t(switches));
+}
+
 template <class Api>
 void add(const char* case_name, void (*fn)(benchmark::State&)) {
   const std::string name = std::string("BM_") + case_name + "/" + Api::kName;
@@ -906,6 +974,9 @@ void register_cases() {
   add<LinuxApi>("UnixPingPongBusyPoll", UnixPingPong<LinuxApi, true>);
   add<UstackApi>("UnixStreamThroughput64K", UnixStreamThroughput64K<UstackApi>);
   add<LinuxApi>("UnixStreamThroughput64K", UnixStreamThroughput64K<LinuxApi>);
+  // ustack only: no Linux twin.
+  add<UstackApi>("SimTaskSwitches", SimTaskSwitches<false>);
+  add<UstackApi>("SimTaskSwitchesEventfd", SimTaskSwitches<true>);
 }
 
 }  // namespace ustack_bench

@@ -1,4 +1,5 @@
-// ustack-bench: registers every case twice, as BM_<Case>/ustack and BM_<Case>/linux.
+// ustack-bench: registers every case twice, as BM_<Case>/ustack and BM_<Case>/linux, except the
+// ustack-only ones (the simulation's SimTaskSwitches*), which have no /linux twin.
 #pragma once
 
 namespace ustack_bench {

@@ -10,7 +10,9 @@
 // ratio: for times, linux time / ustack time; for throughput, ustack MB/s / linux MB/s. Either
 // way, > 1 means ustack is faster.
 // A side that lacks what a case needs (socketpair: EAFNOSUPPORT...) shows "n/a" and does not
-// count as an error; any other failure shows "ERROR" and makes the exit status 1.
+// count as an error; any other failure shows "ERROR" and makes the exit status 1. A case with no
+// Linux twin (the simulation's SimTaskSwitches*: task switches per second, kRate) shows "-" for
+// linux and ratio, as a side that did not run.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -28,8 +30,9 @@
 
 namespace {
 
-enum class Kind { kTime, kThroughput };
-enum class Target { kNone, kRatioAtLeast, kUstackNsAtMost };
+// kRate: items per second (the case calls SetItemsProcessed), e.g. the simulation's task switches.
+enum class Kind { kTime, kThroughput, kRate };
+enum class Target { kNone, kRatioAtLeast, kUstackNsAtMost, kUstackRateAtLeast };
 
 struct CaseInfo {
   const char* name;
@@ -56,6 +59,9 @@ constexpr CaseInfo kCases[] = {
     {"UnixPingPong", Kind::kTime, Target::kRatioAtLeast, 1.0, "ratio >= 1.0x"},
     {"UnixPingPongBusyPoll", Kind::kTime, Target::kUstackNsAtMost, 1000, "ustack <= 1 us/rt"},
     {"UnixStreamThroughput64K", Kind::kThroughput, Target::kRatioAtLeast, 1.5, "ratio >= 1.5x"},
+    // ustack only (the simulation has no Linux twin): linux and ratio show "-".
+    {"SimTaskSwitches", Kind::kRate, Target::kUstackRateAtLeast, 5e6, "switches/s >= 5M"},
+    {"SimTaskSwitchesEventfd", Kind::kRate, Target::kNone, 0, ""},
 };
 
 // Scaling checks, within one side: time of case `num` / time of case `den`, printed under the
@@ -75,6 +81,7 @@ constexpr ScaleCheck kChecks[] = {
 struct Side {
   std::vector<double> ns;   // real time per iteration
   std::vector<double> bps;  // bytes per second, when the case sets it
+  std::vector<double> ips;  // items per second, when the case sets it
   std::string error;
   bool present() const { return !ns.empty() || !error.empty(); }
   bool ok() const { return !ns.empty() && error.empty(); }
@@ -124,6 +131,8 @@ class Collector : public benchmark::ConsoleReporter {
       s.ns.push_back(to_ns(r.GetAdjustedRealTime(), r.time_unit));
       auto it = r.counters.find("bytes_per_second");
       if (it != r.counters.end()) s.bps.push_back(it->second.value);
+      it = r.counters.find("items_per_second");
+      if (it != r.counters.end()) s.ips.push_back(it->second.value);
     }
     if (echo_) ConsoleReporter::ReportRuns(runs);
   }
@@ -145,7 +154,7 @@ struct Row {
   const CaseInfo* info;
   const Side* us = nullptr;  // ustack
   const Side* lx = nullptr;  // linux
-  double us_val = NAN, lx_val = NAN;  // ns per iteration, or MB/s for throughput
+  double us_val = NAN, lx_val = NAN;  // ns per iteration, MB/s for throughput, items/s for rate
   double ratio = NAN;                 // > 1: ustack faster
   const char* status = nullptr;       // PASS / MISS / nullptr (no target, or not measured)
 };
@@ -157,7 +166,12 @@ Row make_row(const CaseInfo& c, const Collector& col) {
   r.lx = col.side(std::string("BM_") + c.name + "/linux");
   auto value = [&](const Side* s) -> double {
     if (!s || !s->ok()) return NAN;
-    return c.kind == Kind::kTime ? median(s->ns) : median(s->bps) / 1e6;
+    switch (c.kind) {
+      case Kind::kTime: return median(s->ns);
+      case Kind::kThroughput: return median(s->bps) / 1e6;
+      case Kind::kRate: return median(s->ips);
+    }
+    return NAN;
   };
   r.us_val = value(r.us);
   r.lx_val = value(r.lx);
@@ -171,6 +185,9 @@ Row make_row(const CaseInfo& c, const Collector& col) {
     case Target::kUstackNsAtMost:
       if (!std::isnan(r.us_val)) r.status = r.us_val <= c.value ? "PASS" : "MISS";
       break;
+    case Target::kUstackRateAtLeast:
+      if (!std::isnan(r.us_val)) r.status = r.us_val >= c.value ? "PASS" : "MISS";
+      break;
   }
   return r;
 }
@@ -182,6 +199,8 @@ std::string fmt_value(const Row& r, double v, const Side* s) {
   if (std::isnan(v)) return "-";
   if (r.info->kind == Kind::kThroughput)
     std::snprintf(buf, sizeof buf, "%.0f MB/s", v);
+  else if (r.info->kind == Kind::kRate)
+    std::snprintf(buf, sizeof buf, "%.2f M/s", v / 1e6);
   else if (v < 1e3)
     std::snprintf(buf, sizeof buf, "%.1f ns", v);
   else if (v < 1e6)
@@ -234,7 +253,11 @@ void print_table(const std::vector<Row>& rows, const std::vector<CheckResult>& c
                  double min_time) {
   std::printf("\nustack vs Linux (median real time per iteration; min time %.2g s per case)\n",
               min_time);
-  std::printf("ratio: linux time / ustack time, or ustack MB/s / linux MB/s: > 1 means ustack faster\n\n");
+  std::printf("ratio: linux time / ustack time, or ustack MB/s / linux MB/s: > 1 means ustack faster\n");
+  if (std::any_of(rows.begin(), rows.end(),
+                  [](const Row& r) { return r.us && r.info->kind == Kind::kRate; }))
+    std::printf("M/s: task switches per second in a simulated world (ustack only)\n");
+  std::printf("\n");
   std::printf("%-26s %14s %14s %9s   %s\n", "case", "ustack", "linux", "ratio", "target");
   std::printf("%s\n", std::string(26 + 1 + 14 + 1 + 14 + 1 + 9 + 3 + 24, '-').c_str());
   for (const Row& r : rows) {
@@ -292,7 +315,10 @@ void print_json(const std::vector<Row>& rows, const std::vector<CheckResult>& ch
     if (!r.us && !r.lx) continue;
     std::printf("%s\n    {\"case\": %s, \"unit\": %s, \"ustack\": %s, \"linux\": %s, \"ratio\": %s",
                 first ? "" : ",", json_str(r.info->name).c_str(),
-                r.info->kind == Kind::kTime ? "\"ns\"" : "\"MB/s\"", json_num(r.us_val).c_str(),
+                r.info->kind == Kind::kTime         ? "\"ns\""
+                : r.info->kind == Kind::kThroughput ? "\"MB/s\""
+                                                    : "\"switches/s\"",
+                json_num(r.us_val).c_str(),
                 json_num(r.lx_val).c_str(), json_num(r.ratio).c_str());
     first = false;
     if (r.info->target != Target::kNone)
