@@ -14,11 +14,21 @@
 #include "base/compiler.hpp"
 #include "base/trace.hpp"
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#endif
+
 namespace ustack::sched {
 
 namespace ctx = boost::context;
 
 struct SimTask {
+#if defined(__SANITIZE_THREAD__)
+  void* tsan_fiber = nullptr;  // ThreadSanitizer's view of this fiber
+#endif
   int index = 0;
   std::string name;
   Task* task = nullptr;
@@ -38,6 +48,23 @@ struct SimTask {
 namespace {
 
 __thread FiberScheduler* tls_fiber = nullptr;
+#if defined(__SANITIZE_THREAD__)
+__thread void* tls_tsan_main = nullptr;  // the OS thread's own context, for TSan
+#endif
+
+// A guarded stack whose memory goes back clean: ASan poisons stack frames that never return
+// (a fiber's entry), and a later mapping at the same addresses would inherit that poison.
+struct SimStack {
+  ctx::protected_fixedsize_stack inner;
+  explicit SimStack(size_t size) : inner(size) {}
+  ctx::stack_context allocate() { return inner.allocate(); }
+  void deallocate(ctx::stack_context& sctx) noexcept {
+#if defined(__SANITIZE_ADDRESS__)
+    ASAN_UNPOISON_MEMORY_REGION(static_cast<char*>(sctx.sp) - sctx.size, sctx.size);
+#endif
+    inner.deallocate(sctx);
+  }
+};
 
 // Tasks that never ended, kept (and reachable, for the leak checker) for good.
 SimTask* g_abandoned = nullptr;
@@ -150,7 +177,10 @@ int FiberScheduler::spawn(std::function<void()> fn, std::string name, Host* host
   raw->task = new Task(uint32_t(1000000 + raw->index));
   raw->task->sim_ = raw;
   raw->task->host_ = host;
-  raw->fiber = ctx::fiber(std::allocator_arg, ctx::protected_fixedsize_stack(opts_.stack_size),
+#if defined(__SANITIZE_THREAD__)
+  raw->tsan_fiber = __tsan_create_fiber(0);
+#endif
+  raw->fiber = ctx::fiber(std::allocator_arg, SimStack(opts_.stack_size),
                           [this, raw](ctx::fiber&& caller) {
                             raw->caller = std::move(caller);
                             try {
@@ -162,6 +192,9 @@ int FiberScheduler::spawn(std::function<void()> fn, std::string name, Host* host
                             }
                             wake_q_flush();
                             raw->done = true;
+#if defined(__SANITIZE_THREAD__)
+                            __tsan_switch_to_fiber(tls_tsan_main, 0);
+#endif
                             return std::move(raw->caller);
                           });
   tasks_.push_back(std::move(st));
@@ -177,6 +210,9 @@ void FiberScheduler::make_runnable(SimTask* st) {
 }
 
 void FiberScheduler::switch_to_main(SimTask* st) {
+#if defined(__SANITIZE_THREAD__)
+  __tsan_switch_to_fiber(tls_tsan_main, 0);
+#endif
   st->caller = std::move(st->caller).resume();
 }
 
@@ -226,10 +262,12 @@ void FiberScheduler::interrupt(int idx, bool restart) {
   if (!restart) t->sig_restart_.store(false, std::memory_order_relaxed);
   t->sigpending_.store(true, std::memory_order_seq_cst);
   record(current_, "interrupt", uint64_t(idx));
+  // Between runs this thread's backend is the threaded one: route the wake-up to us.
+  Scheduler* saved = tls_scheduler;
+  tls_scheduler = this;
   try_to_wake_up(t, TASK_INTERRUPTIBLE, 0);
   wake_q_flush();
-  // Outside run() the flush above went to the thread backend: make it runnable here.
-  if (t->state_.load(std::memory_order_relaxed) == TASK_RUNNING) unblock(t);
+  tls_scheduler = saved;
 }
 
 void FiberScheduler::fire_timers_upto(int64_t t) {
@@ -297,11 +335,19 @@ FiberScheduler::Stop FiberScheduler::run(int64_t until_ns) {
     trace::tls_task_id = st->task->id();
     ++switches_;
     record(st->index, "run", 0);
+#if defined(__SANITIZE_THREAD__)
+    tls_tsan_main = __tsan_get_current_fiber();
+    __tsan_switch_to_fiber(st->tsan_fiber, 0);
+#endif
     st->fiber = std::move(st->fiber).resume();
     current_ = -1;
     if (st->done) {
       record(st->index, "exit", 0);
       st->fiber = {};
+#if defined(__SANITIZE_THREAD__)
+      __tsan_destroy_fiber(st->tsan_fiber);
+      st->tsan_fiber = nullptr;
+#endif
       --live_;
     }
     if (error_) break;
