@@ -286,6 +286,8 @@ void FiberScheduler::fire_timers_upto(int64_t t) {
 }
 
 FiberScheduler::Stop FiberScheduler::run(int64_t until_ns) {
+  // Not from inside a task (of this world or another): fibers would nest.
+  USTACK_ASSERT(tls_fiber == nullptr);
   Scheduler* saved_sched = tls_scheduler;
   FiberScheduler* saved_fiber = tls_fiber;
   Task* saved_task = tls_task;
