@@ -53,7 +53,7 @@ struct UnixSkbParms {
   uid_t uid = 0;
   gid_t gid = 0;
   ScmFpList* fp = nullptr;  // SCM_RIGHTS files (owned)
-  uint32_t consumed = 0;    // stream: bytes already read from the front
+  std::atomic<uint32_t> consumed{0};  // stream: bytes already read from the front
 };
 
 struct SkBuff {

@@ -231,11 +231,13 @@ long sys_recvmsg_one(Socket* sock, struct msghdr* umsg, unsigned flags) {
   if (umsg == nullptr) return -EFAULT;
   struct sockaddr_storage address;
   KMsgHdr msg;
+  // __copy_msghdr: no name buffer means no name length; a negative one is EINVAL, before the
+  // iovec is looked at.
+  if (umsg->msg_name != nullptr && int(umsg->msg_namelen) < 0) return -EINVAL;
   auto iov = std::make_unique<struct iovec[]>(std::max<size_t>(umsg->msg_iovlen, 1));
   size_t total = 0;
   long err = import_msg_iovec(umsg, iov.get(), &total);
   if (err) return err;
-  if (int(umsg->msg_namelen) < 0) return -EINVAL;
   IovIter it(iov.get(), umsg->msg_iovlen, total);
   msg.msg_iter = &it;
   msg.msg_name = umsg->msg_name ? &address : nullptr;
@@ -326,13 +328,14 @@ int scm_send(Socket* sock, KMsgHdr* msg, ScmCookie* scm) {
           struct ucred creds;
           std::memcpy(&creds, CMSG_DATA(cmsg), sizeof creds);
           // scm_check_creds: one's own pid (or CAP_SYS_ADMIN), uid and gid (or CAP_SETUID/GID).
+          // scm_check_creds: an invalid uid or gid first, then permission.
+          if (creds.uid == uid_t(-1) || creds.gid == gid_t(-1)) return -EINVAL;
           const bool admin = c.uid == 0;
           if (!((creds.pid == c.pid || admin) && (creds.uid == c.uid || admin) &&
                 (creds.gid == c.gid || admin)))
             return -EPERM;
           if (creds.pid != c.pid && (creds.pid <= 0 || (::kill(creds.pid, 0) != 0 && errno == ESRCH)))
             return -ESRCH;
-          if (creds.uid == uid_t(-1) || creds.gid == gid_t(-1)) return -EINVAL;
           scm->pid = creds.pid;
           scm->uid = creds.uid;
           scm->gid = creds.gid;

@@ -187,6 +187,9 @@ void unix_detach_fds(ScmCookie* scm, SkBuff* skb) {
   scm->fp = fp;
 }
 void unix_peek_fds(ScmCookie* scm, SkBuff* skb) {
+  // The new references must not appear while the collector counts (CVE-2021-0920): wait for
+  // a collection in progress to end.
+  unix_gc_barrier();
   auto* fp = new ScmFpList;
   fp->count = skb->unix_cb.fp->count;
   for (int i = 0; i < fp->count; ++i) {
@@ -501,7 +504,14 @@ int64_t unix_stream_data_wait(UnixSock* sk, int64_t timeo, SkBuff* last, unsigne
   return timeo;
 }
 
-unsigned unix_skb_len(const SkBuff* skb) { return skb->len - skb->unix_cb.consumed; }
+// consumed is written by the reader under iolock and read under the queue lock (SIOCINQ, ss).
+unsigned unix_skb_len(const SkBuff* skb) {
+  return skb->len - skb->unix_cb.consumed.load(std::memory_order_relaxed);
+}
+void unix_skb_consume(SkBuff* skb, uint32_t n) {
+  skb->unix_cb.consumed.store(skb->unix_cb.consumed.load(std::memory_order_relaxed) + n,
+                              std::memory_order_relaxed);
+}
 
 // --- the operations ---
 
@@ -1115,8 +1125,22 @@ class UnixStreamOps final : public UnixOps {
     return 0;
   }
 
+  // skbs a reader unlinked while holding its state lock, freed once it holds no lock: an skb's
+  // destructor may drop the last reference to a passed file, whose release takes socket locks
+  // (possibly our own, through our peer) and the collector's. The kernel defers that release
+  // with task_work; ustack releases at once, so the caller defers the free instead.
+  struct DeferredSkbs {
+    std::vector<SkBuff*> skbs;
+    DeferredSkbs() = default;
+    DeferredSkbs(const DeferredSkbs&) = delete;
+    DeferredSkbs& operator=(const DeferredSkbs&) = delete;
+    ~DeferredSkbs() {
+      for (SkBuff* skb : skbs) kfree_skb(skb);
+    }
+  };
+
   // manage_oob: skips a consumed OOB skb, and stops the read at the OOB byte.
-  static SkBuff* manage_oob(SkBuff* skb, UnixSock* sk, int flags, int copied) {
+  static SkBuff* manage_oob(SkBuff* skb, UnixSock* sk, int flags, int copied, DeferredSkbs* dead) {
     if (USTACK_LIKELY(unix_skb_len(skb) && skb != sk->oob_skb.load(std::memory_order_relaxed)))
       return skb;
     SkBuff* read_skb = nullptr;
@@ -1150,8 +1174,8 @@ class UnixStreamOps final : public UnixOps {
         }
       }
     }
-    if (read_skb) kfree_skb(read_skb);
-    if (unread_skb) kfree_skb(unread_skb);
+    if (read_skb) dead->skbs.push_back(read_skb);
+    if (unread_skb) dead->skbs.push_back(unread_skb);
     return skb;
   }
 
@@ -1167,7 +1191,7 @@ class UnixStreamOps final : public UnixOps {
     }
     const size_t chunk = msg->msg_iter->count() ? 1 : 0;
     if (chunk && msg->msg_iter->copy_to(oob->data(), 1) != 1) return -EFAULT;
-    if (!(flags & MSG_PEEK)) oob->unix_cb.consumed += 1;
+    if (!(flags & MSG_PEEK)) unix_skb_consume(oob, 1);
     msg->msg_flags |= MSG_OOB;
     return 1;
   }
@@ -1180,6 +1204,7 @@ class UnixStreamOps final : public UnixOps {
     if (USTACK_UNLIKELY(flags & MSG_OOB)) return recv_urg(sk, msg, flags);
     const int target = sock_rcvlowat(sk, flags & MSG_WAITALL, int(std::min<size_t>(size, INT_MAX)));
     int64_t timeo = sock_rcvtimeo(sk, flags & MSG_DONTWAIT);
+    DeferredSkbs dead;  // destroyed last, with no lock held
     ScmCookie scm;
     bool check_creds = false;
     int copied = 0;
@@ -1202,7 +1227,7 @@ class UnixStreamOps final : public UnixOps {
       }
       last_len = last ? last->len : 0;
       if (skb) {
-        skb = manage_oob(skb, sk, flags, copied);
+        skb = manage_oob(skb, sk, flags, copied, &dead);
         if (!skb && copied) {
           sk->lock.unlock();
           break;
@@ -1252,7 +1277,7 @@ class UnixStreamOps final : public UnixOps {
         unix_copy_addr(msg, skb->sk);
         msg->msg_name = nullptr;  // copy the address just once
       }
-      const unsigned skip = skb->unix_cb.consumed;
+      const unsigned skip = skb->len - unix_skb_len(skb);
       size_t chunk = std::min<size_t>(unix_skb_len(skb), size);
       if (msg->msg_iter->copy_to(skb->data() + skip, chunk) != chunk) {
         if (copied == 0) copied = -EFAULT;
@@ -1261,7 +1286,7 @@ class UnixStreamOps final : public UnixOps {
       copied += int(chunk);
       size -= chunk;
       if (!(flags & MSG_PEEK)) {
-        skb->unix_cb.consumed += uint32_t(chunk);
+        unix_skb_consume(skb, uint32_t(chunk));
         if (skb->unix_cb.fp) {
           scm_stat_del(sk, skb);
           unix_detach_fds(&scm, skb);
@@ -1284,13 +1309,13 @@ class UnixStreamOps final : public UnixOps {
             next = sk->sk_receive_queue.peek_next(next);
           }
           if (!next || size == 0) break;
-          next = manage_oob(next, sk, flags, copied);
+          next = manage_oob(next, sk, flags, copied, &dead);
           if (!next) break;
           if (check_creds && (next->unix_cb.pid != scm.pid || next->unix_cb.uid != scm.uid ||
                               next->unix_cb.gid != scm.gid))
             break;
           const size_t c = std::min<size_t>(unix_skb_len(next), size);
-          if (msg->msg_iter->copy_to(next->data() + next->unix_cb.consumed, c) != c) break;
+          if (msg->msg_iter->copy_to(next->data() + (next->len - unix_skb_len(next)), c) != c) break;
           copied += int(c);
           size -= c;
           if (next->unix_cb.fp) {
@@ -1507,6 +1532,9 @@ std::vector<UnixSockInfo> unix_sock_list(Net* net) {
       i.wqueue = unsigned(u->wmem_alloc_get());
     }
     i.local = name_of(u->addr.load(std::memory_order_acquire));
+    // The peer's reference is ours while its lock is held: a connect() that replaces the peer
+    // drops the old one only after unlocking.
+    SpinGuard pg(u->lock);
     UnixSock* p = u->peer.load(std::memory_order_acquire);
     i.peer = p ? name_of(p->addr.load(std::memory_order_acquire)) : "*";
     i.ino = uintptr_t(u);

@@ -13,7 +13,10 @@
 //       -> sk_receive_queue.lock
 //       -> peer_wait.lock, then the sock's wq.lock (the relay wakes under peer_wait.lock)
 //   UnixSock::bindlock (a mutex) is taken before the table lock; the table lock (UnixTable::
-//   lock) is a leaf except for sock_hold. g_gc_lock (garbage.cc) nests inside nothing.
+//   lock) is taken before a sock's state lock (the ss listing) and never under one.
+//   g_gc_lock (garbage.cc) is taken with no socket spinlock held (iolock may be), and takes
+//   receive-queue locks under it. No skb is freed under a state or queue lock: its destructor
+//   may release files, and with them sockets.
 #pragma once
 
 #include <sys/stat.h>
@@ -101,6 +104,8 @@ void unix_inflight(File* f);
 void unix_notinflight(File* f);
 void unix_gc();
 bool unix_gc_needed();
+// Waits for a collection in progress to end (unix_peek_fds takes new file references).
+void unix_gc_barrier();
 // The socket behind a file if it is an AF_UNIX socket (unix_get_socket).
 UnixSock* unix_get_socket(File* f);
 

@@ -24,9 +24,11 @@ Mutex g_gc_lock;
 ListHead g_inflight_list;           // of UnixSock::gc_link, under g_gc_lock
 std::atomic<long> g_tot_inflight{0};  // files of any kind in flight
 
-// Each in-flight unix socket held by skb's files, as f(UnixSock*).
+// Each in-flight unix socket held by the files in u's queue, as f(UnixSock*). A listener's
+// queue holds embryos, not files: their own queues are walked instead (the kernel's
+// scan_children), so that a listener sent into one of its embryos is found.
 template <class F>
-void scan_children(UnixSock* u, F&& f) {
+void scan_queue(UnixSock* u, F&& f) {
   SpinGuard g(u->sk_receive_queue.lock);
   u->sk_receive_queue.for_each([&](SkBuff* skb) {
     if (ScmFpList* fp = skb->unix_cb.fp) {
@@ -35,6 +37,26 @@ void scan_children(UnixSock* u, F&& f) {
       }
     }
   });
+}
+template <class F>
+void scan_children(UnixSock* u, F&& f) {
+  if (u->sk_state.load(std::memory_order_relaxed) != TCP_LISTEN) {
+    scan_queue(u, f);
+    return;
+  }
+  std::vector<UnixSock*> embryos;
+  {
+    SpinGuard g(u->sk_receive_queue.lock);
+    u->sk_receive_queue.for_each([&](SkBuff* skb) {
+      auto* e = unix_sk(skb->sk);
+      e->hold();
+      embryos.push_back(e);
+    });
+  }
+  for (UnixSock* e : embryos) {
+    scan_queue(e, f);
+    e->put();
+  }
 }
 
 }  // namespace
@@ -57,6 +79,8 @@ void unix_notinflight(File* f) {
 }
 
 bool unix_gc_needed() { return g_tot_inflight.load(std::memory_order_relaxed) != 0; }
+
+void unix_gc_barrier() { std::lock_guard g(g_gc_lock); }
 
 void unix_gc() {
   std::vector<SkBuff*> hitlist;
@@ -94,9 +118,7 @@ void unix_gc() {
       });
     }
     // What is left is garbage: take the skbs carrying files out of its queues.
-    for (UnixSock* u : candidates) {
-      if (!u->gc_candidate) continue;
-      u->gc_candidate = false;
+    auto collect = [&hitlist](UnixSock* u) {
       SpinGuard q(u->sk_receive_queue.lock);
       std::vector<SkBuff*> mine;
       u->sk_receive_queue.for_each([&](SkBuff* skb) {
@@ -105,6 +127,28 @@ void unix_gc() {
       for (SkBuff* skb : mine) {
         u->sk_receive_queue.__unlink(skb);
         hitlist.push_back(skb);
+      }
+    };
+    for (UnixSock* u : candidates) {
+      if (!u->gc_candidate) continue;
+      u->gc_candidate = false;
+      if (u->sk_state.load(std::memory_order_relaxed) != TCP_LISTEN) {
+        collect(u);
+        continue;
+      }
+      // A listener's files wait in its embryos' queues.
+      std::vector<UnixSock*> embryos;
+      {
+        SpinGuard q(u->sk_receive_queue.lock);
+        u->sk_receive_queue.for_each([&](SkBuff* skb) {
+          auto* e = unix_sk(skb->sk);
+          e->hold();
+          embryos.push_back(e);
+        });
+      }
+      for (UnixSock* e : embryos) {
+        collect(e);
+        e->put();
       }
     }
   }
