@@ -1,4 +1,5 @@
-// Reproducers for the second socket-layer review (tests named Review2*). Each one fails today.
+// Reproducers from the second socket-layer review (tests named Review2*): each failed before its
+// fix (the OOB hang, the collector and a listener's embryos, recvmsg's msg_namelen) and guards it.
 #include <ustack/host.hpp>
 #include <ustack/inspect.hpp>
 #include <ustack/ustack.hpp>
