@@ -588,7 +588,7 @@ class UnixOps : public ProtoOps {
         if (amount < 0) return amount;
         break;
       case SIOCATMARK: {
-        if (sk->sk_type != SOCK_STREAM) return ENOIOCTLCMD_NEG;
+        if (sk->sk_type != SOCK_STREAM) return -ENOIOCTLCMD;
         SpinGuard g(sk->sk_receive_queue.lock);
         SkBuff* skb = sk->sk_receive_queue.peek();
         SkBuff* oob = unix_sk(sk)->oob_skb.load(std::memory_order_relaxed);
@@ -596,7 +596,7 @@ class UnixOps : public ProtoOps {
         break;
       }
       default:
-        return ENOIOCTLCMD_NEG;
+        return -ENOIOCTLCMD;
     }
     int* p = reinterpret_cast<int*>(arg);
     if (p == nullptr) return -EFAULT;
@@ -638,8 +638,6 @@ class UnixOps : public ProtoOps {
   }
 
  protected:
-  static constexpr long ENOIOCTLCMD_NEG = -ENOIOCTLCMD;
-
   static int unix_inq_len(Sock* sk) {
     if (sk->sk_state.load(std::memory_order_relaxed) == TCP_LISTEN) return -EINVAL;
     SpinGuard g(sk->sk_receive_queue.lock);
@@ -1301,7 +1299,6 @@ class UnixStreamOps final : public UnixOps {
           unix_peek_fds(&scm, skb);
           break;
         }
-        bool more = false;
         SkBuff* next = skb;
         for (;;) {
           {
@@ -1322,9 +1319,7 @@ class UnixStreamOps final : public UnixOps {
             unix_peek_fds(&scm, next);
             break;
           }
-          more = true;
         }
-        (void)more;
         break;
       }
     } while (size);
