@@ -56,7 +56,7 @@ struct Api {
   int (*setrlimit)(int, const struct rlimit*);
   int (*sigaction)(int, const struct sigaction*, struct sigaction*);
 
-  // Sockets (net/socket.c). Null on the ustack side until its socket layer lands (issue 4):
+  // Sockets (net/socket.c). A table may leave them null (a build without a socket layer):
   // tests that need them skip there with REQUIRE_SOCKETS().
   int (*socket)(int, int, int);
   int (*socketpair)(int, int, int, int[2]);
@@ -94,7 +94,7 @@ std::string api_name(const ::testing::TestParamInfo<const Api*>& info);
 
 }  // namespace conformance
 
-// Skips a socket test on a table without sockets (ustack before issue 4), saying so.
+// Skips a socket test on a table without sockets, saying so.
 #define REQUIRE_SOCKETS()                                                                  \
   do {                                                                                     \
     if (sys->socket == nullptr) GTEST_SKIP() << sys->name << " has no socket layer yet";   \

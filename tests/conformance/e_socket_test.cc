@@ -3,8 +3,8 @@
 // AF_UNIX), connect/listen/accept (the AF_UNIX parts of E33–E39) and AF_UNIX stream
 // (E59–E63), plus issue 4's generic option list, blocking calls with
 // threads and signals, MSG_* flags, names and autobind. Each test runs on the host kernel and
-// on ustack; every test starts with REQUIRE_SOCKETS(), so ustack's instances skip until its
-// socket layer lands. Items of issue 4 that have no spec ID are named I4_....
+// on ustack (every test starts with REQUIRE_SOCKETS(), which skips on a table without a socket
+// layer). Items of issue 4 that have no spec ID are named I4_....
 // AF_UNIX datagram/seqpacket specifics (E64–E71, and E26 for seqpacket), SCM_RIGHTS,
 // SCM_CREDENTIALS and the name rules as seen by datagram sockets (name lengths, autobind's
 // format, bind errors) are in e_unix_dgram_test.cc; this file has the stream side of names.
