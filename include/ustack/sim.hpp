@@ -30,6 +30,9 @@ struct Options {
   // Run tasks in the order they became runnable instead of the seed's choice.
   bool fifo = false;
   size_t stack_size = size_t{256} * 1024;
+  // Keep every event for trace_json()/trace_text() (40 bytes each). false: only the hash is
+  // kept, for long runs; the traces are then empty.
+  bool keep_events = true;
 };
 
 struct RunResult {

@@ -123,7 +123,7 @@ FiberScheduler* current_fiber_scheduler() { return tls_fiber; }
 
 FiberScheduler::FiberScheduler(const Options& opts) : opts_(opts), now_(opts.start_ns) {
   USTACK_ASSERT(now_ > 0);
-  events_.reserve(kInitialEvents);
+  if (opts_.keep_events) events_.reserve(kInitialEvents);
   uint64_t x = opts.seed;
   for (uint64_t& r : rng_) r = splitmix64(&x);
 }
@@ -160,7 +160,7 @@ uint64_t FiberScheduler::next_random() {
 }
 
 void FiberScheduler::record(int task, const char* what, uint64_t arg, bool hashed) {
-  events_.push_back({now_, task, what, arg, hashed});
+  if (opts_.keep_events) events_.push_back({now_, task, what, arg, hashed});
   if (!hashed) return;
   hash_ = mix64(hash_, uint64_t(now_));
   hash_ = mix64(hash_, uint64_t(int64_t(task)));

@@ -38,6 +38,7 @@ class FiberScheduler final : public Scheduler {
     bool fifo = false;                  // run tasks in the order they became runnable
     size_t stack_size = size_t{256} * 1024;  // per fiber (virtual memory: touched pages only)
     int64_t start_ns = kNsecPerSec;     // the virtual clock at the start (never 0)
+    bool keep_events = true;            // false: only the hash (long runs: 40 bytes per event)
   };
   // One recorded event. `task` is the world-local index; `what` a static string.
   struct Event {

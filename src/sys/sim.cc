@@ -34,7 +34,7 @@ constexpr int64_t kStartNs = kNsecPerSec;
 
 struct World::Impl {
   explicit Impl(const Options& o)
-      : sched({o.seed, o.fifo, o.stack_size, kStartNs}) {}
+      : sched({o.seed, o.fifo, o.stack_size, kStartNs, o.keep_events}) {}
   sched::FiberScheduler sched;
   std::vector<Host*> hosts;
   std::vector<std::string> host_names;

@@ -165,6 +165,30 @@ uint64_t run_chatter(uint64_t seed, int* total) {
   return r.hash;
 }
 
+TEST(SimBasic, WithoutTheEventLogTheHashIsTheSame) {
+  auto run = [](bool keep, std::string* text) {
+    World w({.seed = 5, .keep_events = keep});
+    ustack::Host* h = w.add_host("h");
+    for (int i = 0; i < 4; ++i) {
+      w.spawn(h, [] {
+        int efd = ustack::eventfd(0, 0);
+        struct pollfd p = {efd, POLLIN, 0};
+        EXPECT_EQ(ustack::poll(&p, 1, 3), 0);
+        ustack::sim::yield();
+        ustack::close(efd);
+      });
+    }
+    RunResult r = w.run();
+    EXPECT_EQ(r.status, RunResult::Status::kAllDone);
+    *text = w.trace_text();
+    return r.hash;
+  };
+  std::string with, without;
+  EXPECT_EQ(run(true, &with), run(false, &without));
+  EXPECT_NE(with.find("timeout"), std::string::npos) << with;
+  EXPECT_EQ(without, "");
+}
+
 TEST(SimBasic, OneSeedOneRunOtherSeedsOtherInterleavingsSameResult) {
   int t1, t2, t3;
   const uint64_t a = run_chatter(11, &t1);
