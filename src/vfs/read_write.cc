@@ -14,29 +14,6 @@ namespace {
 bool can_read(File* f) { return f->f_op->has_read() || f->f_op->has_read_iter(); }
 bool can_write(File* f) { return f->f_op->has_write() || f->f_op->has_write_iter(); }
 
-// import_iovec: UIO_MAXIOV, the array's address, and each length clamped so that the total
-// stays within MAX_RW_COUNT. Fills `out` (at most kUioMaxIov entries).
-long import_iovec(const struct iovec* vec, unsigned long vlen, struct iovec* out,
-                  size_t* total) {
-  if (vlen > unsigned(kUioMaxIov)) return -EINVAL;
-  if (vlen == 0) {
-    *total = 0;
-    return 0;
-  }
-  if (vec == nullptr) return -EFAULT;
-  size_t tot = 0;
-  for (unsigned long i = 0; i < vlen; ++i) {
-    size_t len = vec[i].iov_len;
-    if (ssize_t(len) < 0) return -EINVAL;
-    if (len > kMaxRwCount - tot) len = kMaxRwCount - tot;
-    out[i].iov_base = vec[i].iov_base;
-    out[i].iov_len = len;
-    tot += len;
-  }
-  *total = tot;
-  return 0;
-}
-
 // do_loop_readv_writev: files with only ->read/->write get one call per segment, walked as
 // iov_iter_advance walks them. The first call gets the first segment as it is, even if it is
 // empty (eventfd's write then says EINVAL); after a whole segment, advancing also steps over
@@ -66,6 +43,29 @@ ssize_t loop_readv_writev(File* f, const struct iovec* iov, unsigned long n, siz
 }
 
 }  // namespace
+
+// import_iovec: UIO_MAXIOV, the array's address, and each length clamped so that the total
+// stays within MAX_RW_COUNT. Fills `out` (at most kUioMaxIov entries).
+long import_iovec(const struct iovec* vec, unsigned long vlen, struct iovec* out,
+                  size_t* total) {
+  if (vlen > unsigned(kUioMaxIov)) return -EINVAL;
+  if (vlen == 0) {
+    *total = 0;
+    return 0;
+  }
+  if (vec == nullptr) return -EFAULT;
+  size_t tot = 0;
+  for (unsigned long i = 0; i < vlen; ++i) {
+    size_t len = vec[i].iov_len;
+    if (ssize_t(len) < 0) return -EINVAL;
+    if (len > kMaxRwCount - tot) len = kMaxRwCount - tot;
+    out[i].iov_base = vec[i].iov_base;
+    out[i].iov_len = len;
+    tot += len;
+  }
+  *total = tot;
+  return 0;
+}
 
 ssize_t ksys_read(int fd, void* buf, size_t count) {
   FdRef f(fd);

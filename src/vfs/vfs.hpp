@@ -25,6 +25,10 @@ long ksys_ioctl(int fd, unsigned long cmd, unsigned long arg);
 ssize_t ksys_read(int fd, void* buf, size_t count);
 ssize_t ksys_write(int fd, const void* buf, size_t count);
 ssize_t do_readv(int fd, const struct iovec* vec, unsigned long vlen);
+// import_iovec: UIO_MAXIOV (EINVAL), the array's address (EFAULT), negative lengths (EINVAL),
+// each length clamped so that the total stays within MAX_RW_COUNT. Fills `out` (room for
+// kUioMaxIov entries) and *total. Also used by sendmsg/recvmsg.
+long import_iovec(const struct iovec* vec, unsigned long vlen, struct iovec* out, size_t* total);
 ssize_t do_writev(int fd, const struct iovec* vec, unsigned long vlen);
 
 // fs/select.c. Deadlines are absolute CLOCK_MONOTONIC ns: kNoDeadline waits forever, and

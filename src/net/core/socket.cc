@@ -22,6 +22,7 @@
 #include "sched/task.hpp"
 #include "vfs/host.hpp"
 #include "vfs/uaccess.hpp"
+#include "vfs/vfs.hpp"
 
 namespace ustack::net {
 
@@ -175,21 +176,11 @@ long install_file(File* f, int flags) {
   return fd;
 }
 
-// import_iovec for a user msghdr: EMSGSIZE past UIO_MAXIOV, EINVAL for a negative length.
+// copy_msghdr_from_user's iovec: more than UIO_MAXIOV is EMSGSIZE here (import_iovec itself
+// would say EINVAL).
 long import_msg_iovec(const struct msghdr* umsg, struct iovec* iov, size_t* total) {
   if (umsg->msg_iovlen > size_t(kUioMaxIov)) return -EMSGSIZE;
-  if (umsg->msg_iovlen && umsg->msg_iov == nullptr) return -EFAULT;
-  size_t tot = 0;
-  for (size_t i = 0; i < umsg->msg_iovlen; ++i) {
-    size_t len = umsg->msg_iov[i].iov_len;
-    if (ssize_t(len) < 0) return -EINVAL;
-    if (len > kMaxRwCount - tot) len = kMaxRwCount - tot;
-    iov[i].iov_base = umsg->msg_iov[i].iov_base;
-    iov[i].iov_len = len;
-    tot += len;
-  }
-  *total = tot;
-  return 0;
+  return vfs::import_iovec(umsg->msg_iov, umsg->msg_iovlen, iov, total);
 }
 
 // ____sys_sendmsg for one user msghdr.
