@@ -3,7 +3,9 @@
 // loop, and the SOL_SOCKET options with Linux's validation and read-back values.
 //
 // LOCKING: see sock.hpp. Option writes take sk_lock (lock_sock) where the kernel does; the
-// callbacks run with no socket lock required and take only wq.lock (via the wake-up).
+// callbacks run with no socket lock required and take only wq.lock (via the wake-up). Two leaf
+// locks of this file: each skb cache class's SpinLock (its free blocks), and g_cred_lock (the
+// first read of the process's credentials; later reads are lock-free).
 #include <signal.h>
 #include <sys/time.h>
 #include <unistd.h>

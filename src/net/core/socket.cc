@@ -631,22 +631,24 @@ long __sys_shutdown(int fd, int how) {
   return sock->ops->shutdown(sock.get(), how);
 }
 
-long __sys_getsockname(int fd, struct sockaddr* usockaddr, socklen_t* usockaddr_len) {
+namespace {
+// getsockname/getpeername: ops->getname, then the address out. peer: 0 own, 1 the peer's.
+long sys_getname(int fd, struct sockaddr* usockaddr, socklen_t* usockaddr_len, int peer) {
   SockRef sock(fd);
   if (sock.err()) return sock.err();
   struct sockaddr_storage address;
-  const int len = sock->ops->getname(sock.get(), &address, 0);
+  const int len = sock->ops->getname(sock.get(), &address, peer);
   if (len < 0) return len;
   return move_addr_to_user(&address, len, usockaddr, usockaddr_len);
 }
+}  // namespace
+
+long __sys_getsockname(int fd, struct sockaddr* usockaddr, socklen_t* usockaddr_len) {
+  return sys_getname(fd, usockaddr, usockaddr_len, 0);
+}
 
 long __sys_getpeername(int fd, struct sockaddr* usockaddr, socklen_t* usockaddr_len) {
-  SockRef sock(fd);
-  if (sock.err()) return sock.err();
-  struct sockaddr_storage address;
-  const int len = sock->ops->getname(sock.get(), &address, 1);
-  if (len < 0) return len;
-  return move_addr_to_user(&address, len, usockaddr, usockaddr_len);
+  return sys_getname(fd, usockaddr, usockaddr_len, 1);
 }
 
 long __sys_getsockopt(int fd, int level, int optname, void* optval, socklen_t* optlen) {

@@ -995,7 +995,8 @@ class UnixOps : public ProtoOps {
   }
 };
 
-class UnixStreamOps final : public UnixOps {
+// Stream and seqpacket: connection-oriented, with a listener, embryos and accept().
+class UnixConnectionOps : public UnixOps {
  public:
   int connect(Socket* sock, struct sockaddr_storage* a, int len, int flags) const override {
     return stream_connect(sock, a, len, flags);
@@ -1004,6 +1005,10 @@ class UnixStreamOps final : public UnixOps {
     return stream_accept(sock, newsock, f_flags);
   }
   int listen(Socket* sock, int backlog) const override { return do_listen(sock, backlog); }
+};
+
+class UnixStreamOps final : public UnixConnectionOps {
+ public:
 
   // unix_poll.
   __poll_t poll(File* file, Socket* sock, PollTable* wait) const override {
@@ -1396,15 +1401,8 @@ class UnixDgramOps final : public UnixOps {
   }
 };
 
-class UnixSeqpacketOps final : public UnixOps {
+class UnixSeqpacketOps final : public UnixConnectionOps {
  public:
-  int connect(Socket* sock, struct sockaddr_storage* a, int len, int flags) const override {
-    return stream_connect(sock, a, len, flags);
-  }
-  int accept(Socket* sock, Socket* newsock, unsigned f_flags) const override {
-    return stream_accept(sock, newsock, f_flags);
-  }
-  int listen(Socket* sock, int backlog) const override { return do_listen(sock, backlog); }
   __poll_t poll(File* file, Socket* sock, PollTable* wait) const override {
     return dgram_poll(file, sock, wait);
   }

@@ -24,9 +24,7 @@ Mutex g_gc_lock;
 ListHead g_inflight_list;           // of UnixSock::gc_link, under g_gc_lock
 std::atomic<long> g_tot_inflight{0};  // files of any kind in flight
 
-// Each in-flight unix socket held by the files in u's queue, as f(UnixSock*). A listener's
-// queue holds embryos, not files: their own queues are walked instead (the kernel's
-// scan_children), so that a listener sent into one of its embryos is found.
+// Each in-flight unix socket held by the files in u's own queue, as f(UnixSock*).
 template <class F>
 void scan_queue(UnixSock* u, F&& f) {
   SpinGuard g(u->sk_receive_queue.lock);
@@ -38,12 +36,10 @@ void scan_queue(UnixSock* u, F&& f) {
     }
   });
 }
+
+// f(embryo) for each connection waiting in listener u's queue, with a reference held.
 template <class F>
-void scan_children(UnixSock* u, F&& f) {
-  if (u->sk_state.load(std::memory_order_relaxed) != TCP_LISTEN) {
-    scan_queue(u, f);
-    return;
-  }
+void for_each_embryo(UnixSock* u, F&& f) {
   std::vector<UnixSock*> embryos;
   {
     SpinGuard g(u->sk_receive_queue.lock);
@@ -54,9 +50,26 @@ void scan_children(UnixSock* u, F&& f) {
     });
   }
   for (UnixSock* e : embryos) {
-    scan_queue(e, f);
+    f(e);
     e->put();
   }
+}
+
+// The queues that hold u's in-flight files: its own, or a listener's embryos'.
+template <class F>
+void for_each_queue_owner(UnixSock* u, F&& f) {
+  if (u->sk_state.load(std::memory_order_relaxed) == TCP_LISTEN) {
+    for_each_embryo(u, f);
+  } else {
+    f(u);
+  }
+}
+
+// The kernel's scan_children: a listener's queue holds embryos, not files, so their queues are
+// walked instead, and a listener sent into one of its own embryos is found.
+template <class F>
+void scan_children(UnixSock* u, F&& f) {
+  for_each_queue_owner(u, [&](UnixSock* q) { scan_queue(q, f); });
 }
 
 }  // namespace
@@ -132,24 +145,7 @@ void unix_gc() {
     for (UnixSock* u : candidates) {
       if (!u->gc_candidate) continue;
       u->gc_candidate = false;
-      if (u->sk_state.load(std::memory_order_relaxed) != TCP_LISTEN) {
-        collect(u);
-        continue;
-      }
-      // A listener's files wait in its embryos' queues.
-      std::vector<UnixSock*> embryos;
-      {
-        SpinGuard q(u->sk_receive_queue.lock);
-        u->sk_receive_queue.for_each([&](SkBuff* skb) {
-          auto* e = unix_sk(skb->sk);
-          e->hold();
-          embryos.push_back(e);
-        });
-      }
-      for (UnixSock* e : embryos) {
-        collect(e);
-        e->put();
-      }
+      for_each_queue_owner(u, collect);
     }
   }
   // Freeing drops file references, which may release sockets and run the collector again.
