@@ -139,24 +139,8 @@ int net_sysctl(const Api* sys, const char* name, int ustack_value) {
   return v;
 }
 
-struct Addr {
-  struct sockaddr_un sun = {};
-  socklen_t len = 0;
-  const struct sockaddr* sa() const { return reinterpret_cast<const struct sockaddr*>(&sun); }
-};
-
-// A fresh abstract name, unique to this process and call: "\0ustack-e-<pid>-<n>".
-Addr abstract_name() {
-  static std::atomic<int> counter{0};
-  Addr a;
-  a.sun.sun_family = AF_UNIX;
-  char name[64];
-  const int n = std::snprintf(name, sizeof name, "ustack-e-%d-%d", static_cast<int>(getpid()),
-                              counter.fetch_add(1));
-  std::memcpy(a.sun.sun_path + 1, name, n);
-  a.len = kPathOff + 1 + n;
-  return a;
-}
+using Addr = UnixAddr;
+Addr abstract_name() { return unique_abstract_name("e"); }
 
 // Runs fn with SIGPIPE blocked in this thread and reports whether fn raised it (the signal is
 // then consumed). Linux sends SIGPIPE to the calling thread, so it stays pending there. errno

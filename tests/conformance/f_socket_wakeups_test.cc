@@ -82,24 +82,8 @@ constexpr auto kCount = 300ms;
 // The gap between two herd threads' starts, so that they reach the wait queue in order.
 constexpr auto kArrival = 100ms;
 
-struct Addr {
-  struct sockaddr_un sun = {};
-  socklen_t len = 0;
-  const struct sockaddr* sa() const { return reinterpret_cast<const struct sockaddr*>(&sun); }
-};
-
-// A fresh abstract name, unique to this process and call: "\0ustack-f-<pid>-<n>".
-Addr abstract_name() {
-  static std::atomic<int> counter{0};
-  Addr a;
-  a.sun.sun_family = AF_UNIX;
-  char name[64];
-  const int n = std::snprintf(name, sizeof name, "ustack-f-%d-%d", static_cast<int>(getpid()),
-                              counter.fetch_add(1));
-  std::memcpy(a.sun.sun_path + 1, name, n);
-  a.len = offsetof(struct sockaddr_un, sun_path) + 1 + n;
-  return a;
-}
+using Addr = UnixAddr;
+Addr abstract_name() { return unique_abstract_name("f"); }
 
 // n blocking calls fn(0) ... fn(n-1), each on its own thread, started kArrival apart so that they
 // reach a shared wait queue in that order. Each call must end on its own (a timeout of its own,

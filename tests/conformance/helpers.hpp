@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/un.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -47,6 +49,26 @@
 #endif
 
 namespace conformance {
+
+// An AF_UNIX address and its length, as bind/connect take them.
+struct UnixAddr {
+  struct sockaddr_un sun = {};
+  socklen_t len = 0;
+  const struct sockaddr* sa() const { return reinterpret_cast<const struct sockaddr*>(&sun); }
+};
+
+// A fresh abstract name, unique to this process and call: "\0ustack-<tag>-<pid>-<n>".
+inline UnixAddr unique_abstract_name(const char* tag) {
+  static std::atomic<int> counter{0};
+  UnixAddr a;
+  a.sun.sun_family = AF_UNIX;
+  char name[64];
+  const int n = std::snprintf(name, sizeof name, "ustack-%s-%d-%d", tag,
+                              static_cast<int>(getpid()), counter.fetch_add(1));
+  std::memcpy(a.sun.sun_path + 1, name, size_t(n));
+  a.len = socklen_t(offsetof(struct sockaddr_un, sun_path) + 1 + size_t(n));
+  return a;
+}
 
 using namespace std::chrono_literals;
 
