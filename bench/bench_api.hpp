@@ -4,6 +4,9 @@
 // (ustack's calls, on a host of the case's own) and on LinuxApi (the same calls through glibc to
 // the kernel). Env is the case's host (nothing for Linux); ThreadScope makes it current in a
 // thread (every thread that touches the case's fds needs one).
+//
+// Built with USTACK_BENCH_LIBC_ONLY (ustack-bench-libc), only LinuxApi exists and nothing of ustack
+// is included: that binary calls libc alone, so that ustack-run can interpose ustack under it.
 #pragma once
 
 #include <fcntl.h>
@@ -22,8 +25,10 @@
 #include <mutex>
 #include <thread>
 
+#ifndef USTACK_BENCH_LIBC_ONLY
 #include <ustack/host.hpp>
 #include <ustack/ustack.hpp>
+#endif
 
 namespace ustack_bench {
 
@@ -68,6 +73,7 @@ struct LinuxApi {
   }
 };
 
+#ifndef USTACK_BENCH_LIBC_ONLY
 struct UstackApi {
   static constexpr const char* kName = "ustack";
   static constexpr bool kIsUstack = true;
@@ -122,6 +128,7 @@ struct UstackApi {
     return ustack::setsockopt(fd, level, name, val, len);
   }
 };
+#endif  // USTACK_BENCH_LIBC_ONLY
 
 // Bounds a cross-thread case. The partner thread calls beat() once per unit of work; if no beat
 // comes for kStall, the watchdog sets fired() and calls kick(), which must unblock both threads

@@ -1,5 +1,6 @@
 // ustack-bench cases: each one a template on the Api, registered as BM_<Case>/ustack and
 // BM_<Case>/linux. Every case runs on a ustack host of its own and closes every fd it opened.
+// Built with USTACK_BENCH_LIBC_ONLY (ustack-bench-libc), only the /linux ones exist.
 #include "cases.hpp"
 
 #include <benchmark/benchmark.h>
@@ -12,8 +13,11 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <ustack/sim.hpp>
 #include <vector>
+
+#ifndef USTACK_BENCH_LIBC_ONLY
+#include <ustack/sim.hpp>
+#endif
 
 #include "bench_api.hpp"
 
@@ -867,6 +871,7 @@ void UnixStreamThroughput64K(benchmark::State& state) {
     state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(kChunk));
 }
 
+#ifndef USTACK_BENCH_LIBC_ONLY
 // --- the simulation ---
 
 // 15./16. Task switches per second of a sim::World (include/ustack/sim.hpp): fibers on one OS
@@ -932,6 +937,7 @@ void SimTaskSwitches(benchmark::State& state) {
   }
   state.SetItemsProcessed(int64_t(switches));
 }
+#endif  // USTACK_BENCH_LIBC_ONLY
 
 template <class Api>
 void add(const char* case_name, void (*fn)(benchmark::State&)) {
@@ -939,44 +945,43 @@ void add(const char* case_name, void (*fn)(benchmark::State&)) {
   benchmark::RegisterBenchmark(name.c_str(), fn)->UseRealTime()->Unit(benchmark::kNanosecond);
 }
 
+// Registers one case on every Api of this binary, ustack's first (the order Google Benchmark runs
+// them in). `instance` maps an Api value (a tag: only its type matters) to the case's function.
+template <class Instance>
+void add_twins(const char* case_name, Instance instance) {
+#ifndef USTACK_BENCH_LIBC_ONLY
+  add<UstackApi>(case_name, instance(UstackApi{}));
+#endif
+  add<LinuxApi>(case_name, instance(LinuxApi{}));
+}
+
 }  // namespace
 
 void register_cases() {
-  add<UstackApi>("EventfdWritePollRead", EventfdWritePollRead<UstackApi>);
-  add<LinuxApi>("EventfdWritePollRead", EventfdWritePollRead<LinuxApi>);
-  add<UstackApi>("Poll10OneReady", PollNOneReady<UstackApi, 10>);
-  add<LinuxApi>("Poll10OneReady", PollNOneReady<LinuxApi, 10>);
-  add<UstackApi>("Poll1000OneReady", PollNOneReady<UstackApi, 1000>);
-  add<LinuxApi>("Poll1000OneReady", PollNOneReady<LinuxApi, 1000>);
-  add<UstackApi>("PipeThroughput64K", PipeThroughput64K<UstackApi>);
-  add<LinuxApi>("PipeThroughput64K", PipeThroughput64K<LinuxApi>);
-  add<UstackApi>("EventfdPingPong", EventfdPingPong<UstackApi, false>);
-  add<LinuxApi>("EventfdPingPong", EventfdPingPong<LinuxApi, false>);
-  add<UstackApi>("EventfdPingPongBusyPoll", EventfdPingPong<UstackApi, true>);
-  add<LinuxApi>("EventfdPingPongBusyPoll", EventfdPingPong<LinuxApi, true>);
-  add<UstackApi>("EpollEventfdCycle", EpollEventfdCycle<UstackApi>);
-  add<LinuxApi>("EpollEventfdCycle", EpollEventfdCycle<LinuxApi>);
-  add<UstackApi>("EpollWait1Of10", EpollWaitOneOfN<UstackApi, 10>);
-  add<LinuxApi>("EpollWait1Of10", EpollWaitOneOfN<LinuxApi, 10>);
-  add<UstackApi>("EpollWait1Of100000", EpollWaitOneOfN<UstackApi, 100000>);
-  add<LinuxApi>("EpollWait1Of100000", EpollWaitOneOfN<LinuxApi, 100000>);
-  add<UstackApi>("EpollCtlAddDel", EpollCtlAddDel<UstackApi>);
-  add<LinuxApi>("EpollCtlAddDel", EpollCtlAddDel<LinuxApi>);
-  add<UstackApi>("EpollPingPong", EpollPingPong<UstackApi, false>);
-  add<LinuxApi>("EpollPingPong", EpollPingPong<LinuxApi, false>);
-  add<UstackApi>("EpollPingPongBusyPoll", EpollPingPong<UstackApi, true>);
-  add<LinuxApi>("EpollPingPongBusyPoll", EpollPingPong<LinuxApi, true>);
-  add<UstackApi>("SocketpairWriteRead64", SocketpairWriteRead64<UstackApi>);
-  add<LinuxApi>("SocketpairWriteRead64", SocketpairWriteRead64<LinuxApi>);
-  add<UstackApi>("UnixPingPong", UnixPingPong<UstackApi, false>);
-  add<LinuxApi>("UnixPingPong", UnixPingPong<LinuxApi, false>);
-  add<UstackApi>("UnixPingPongBusyPoll", UnixPingPong<UstackApi, true>);
-  add<LinuxApi>("UnixPingPongBusyPoll", UnixPingPong<LinuxApi, true>);
-  add<UstackApi>("UnixStreamThroughput64K", UnixStreamThroughput64K<UstackApi>);
-  add<LinuxApi>("UnixStreamThroughput64K", UnixStreamThroughput64K<LinuxApi>);
+  add_twins("EventfdWritePollRead", [](auto api) { return &EventfdWritePollRead<decltype(api)>; });
+  add_twins("Poll10OneReady", [](auto api) { return &PollNOneReady<decltype(api), 10>; });
+  add_twins("Poll1000OneReady", [](auto api) { return &PollNOneReady<decltype(api), 1000>; });
+  add_twins("PipeThroughput64K", [](auto api) { return &PipeThroughput64K<decltype(api)>; });
+  add_twins("EventfdPingPong", [](auto api) { return &EventfdPingPong<decltype(api), false>; });
+  add_twins("EventfdPingPongBusyPoll",
+            [](auto api) { return &EventfdPingPong<decltype(api), true>; });
+  add_twins("EpollEventfdCycle", [](auto api) { return &EpollEventfdCycle<decltype(api)>; });
+  add_twins("EpollWait1Of10", [](auto api) { return &EpollWaitOneOfN<decltype(api), 10>; });
+  add_twins("EpollWait1Of100000", [](auto api) { return &EpollWaitOneOfN<decltype(api), 100000>; });
+  add_twins("EpollCtlAddDel", [](auto api) { return &EpollCtlAddDel<decltype(api)>; });
+  add_twins("EpollPingPong", [](auto api) { return &EpollPingPong<decltype(api), false>; });
+  add_twins("EpollPingPongBusyPoll", [](auto api) { return &EpollPingPong<decltype(api), true>; });
+  add_twins("SocketpairWriteRead64",
+            [](auto api) { return &SocketpairWriteRead64<decltype(api)>; });
+  add_twins("UnixPingPong", [](auto api) { return &UnixPingPong<decltype(api), false>; });
+  add_twins("UnixPingPongBusyPoll", [](auto api) { return &UnixPingPong<decltype(api), true>; });
+  add_twins("UnixStreamThroughput64K",
+            [](auto api) { return &UnixStreamThroughput64K<decltype(api)>; });
+#ifndef USTACK_BENCH_LIBC_ONLY
   // ustack only: no Linux twin.
   add<UstackApi>("SimTaskSwitches", SimTaskSwitches<false>);
   add<UstackApi>("SimTaskSwitchesEventfd", SimTaskSwitches<true>);
+#endif
 }
 
 }  // namespace ustack_bench

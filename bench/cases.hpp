@@ -1,5 +1,6 @@
 // ustack-bench: registers every case twice, as BM_<Case>/ustack and BM_<Case>/linux, except the
-// ustack-only ones (the simulation's SimTaskSwitches*), which have no /linux twin.
+// ustack-only ones (the simulation's SimTaskSwitches*), which have no /linux twin. In
+// ustack-bench-libc (built with USTACK_BENCH_LIBC_ONLY), only the /linux ones.
 #pragma once
 
 namespace ustack_bench {

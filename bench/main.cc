@@ -2,11 +2,16 @@
 // with both numbers, their ratio and the speed targets of DESIGN.md §8, then the scaling checks
 // (one case against another on the same side).
 //
-//   ustack-bench [--quick] [--json] [--benchmark_* flags of Google Benchmark]
+//   ustack-bench [--quick] [--json] [--preload] [--benchmark_* flags of Google Benchmark]
 //
-//   --quick  short runs (min time 0.05 s per case; `make demo`), and only the table; default
-//            0.3 s per case, with Google Benchmark's own lines before the table
-//   --json   print the summary as JSON on stdout instead of Google Benchmark's lines and the table
+//   --quick    short runs (min time 0.05 s per case; `make demo`), and only the table; default
+//              0.3 s per case, with Google Benchmark's own lines before the table
+//   --json     print the summary as JSON on stdout instead of Google Benchmark's lines and the
+//              table
+//   --preload  instead: run ustack-bench-libc (the Linux twins, built against libc alone)
+//              natively and under ustack-run, both found next to ustack-bench or one directory
+//              up, and print native, preloaded and their ratio (preload.cc); --quick, --json, the
+//              filter, min time and repetitions apply
 // ratio: for times, linux time / ustack time; for throughput, ustack MB/s / linux MB/s. Either
 // way, > 1 means ustack is faster.
 // A side that lacks what a case needs (socketpair: EAFNOSUPPORT...) shows "n/a" and does not
@@ -27,42 +32,12 @@
 #include <unistd.h>
 
 #include "cases.hpp"
+#include "preload.hpp"
+#include "report.hpp"
+
+using namespace ustack_bench;
 
 namespace {
-
-// kRate: items per second (the case calls SetItemsProcessed), e.g. the simulation's task switches.
-enum class Kind { kTime, kThroughput, kRate };
-enum class Target { kNone, kRatioAtLeast, kUstackNsAtMost, kUstackRateAtLeast };
-
-struct CaseInfo {
-  const char* name;
-  Kind kind;
-  Target target;
-  double value;
-  const char* text;
-};
-
-constexpr CaseInfo kCases[] = {
-    {"EventfdWritePollRead", Kind::kTime, Target::kRatioAtLeast, 10, "ratio >= 10x"},
-    {"Poll10OneReady", Kind::kTime, Target::kNone, 0, ""},
-    {"Poll1000OneReady", Kind::kTime, Target::kRatioAtLeast, 5, "ratio >= 5x"},
-    {"PipeThroughput64K", Kind::kThroughput, Target::kNone, 0, ""},
-    {"EventfdPingPong", Kind::kTime, Target::kRatioAtLeast, 1.0, "ratio >= 1.0x"},
-    {"EventfdPingPongBusyPoll", Kind::kTime, Target::kUstackNsAtMost, 1000, "ustack <= 1 us/rt"},
-    {"EpollEventfdCycle", Kind::kTime, Target::kRatioAtLeast, 20, "ratio >= 20x"},
-    {"EpollWait1Of10", Kind::kTime, Target::kNone, 0, ""},
-    {"EpollWait1Of100000", Kind::kTime, Target::kNone, 0, "(see below)"},
-    {"EpollCtlAddDel", Kind::kTime, Target::kRatioAtLeast, 5, "ratio >= 5x"},
-    {"EpollPingPong", Kind::kTime, Target::kRatioAtLeast, 1.0, "ratio >= 1.0x"},
-    {"EpollPingPongBusyPoll", Kind::kTime, Target::kUstackNsAtMost, 1000, "ustack <= 1 us/rt"},
-    {"SocketpairWriteRead64", Kind::kTime, Target::kRatioAtLeast, 10, "ratio >= 10x"},
-    {"UnixPingPong", Kind::kTime, Target::kRatioAtLeast, 1.0, "ratio >= 1.0x"},
-    {"UnixPingPongBusyPoll", Kind::kTime, Target::kUstackNsAtMost, 1000, "ustack <= 1 us/rt"},
-    {"UnixStreamThroughput64K", Kind::kThroughput, Target::kRatioAtLeast, 1.5, "ratio >= 1.5x"},
-    // ustack only (the simulation has no Linux twin): linux and ratio show "-".
-    {"SimTaskSwitches", Kind::kRate, Target::kUstackRateAtLeast, 5e6, "switches/s >= 5M"},
-    {"SimTaskSwitchesEventfd", Kind::kRate, Target::kNone, 0, ""},
-};
 
 // Scaling checks, within one side: time of case `num` / time of case `den`, printed under the
 // table. The target applies to ustack; Linux's quotient is shown for reference.
@@ -76,30 +51,6 @@ struct ScaleCheck {
 constexpr ScaleCheck kChecks[] = {
     {"epoll_wait 1 ready of 100000 vs of 10", "EpollWait1Of100000", "EpollWait1Of10", 1.2},
 };
-
-// All runs of one benchmark (several with --benchmark_repetitions); we report the median.
-struct Side {
-  std::vector<double> ns;   // real time per iteration
-  std::vector<double> bps;  // bytes per second, when the case sets it
-  std::vector<double> ips;  // items per second, when the case sets it
-  std::string error;
-  bool present() const { return !ns.empty() || !error.empty(); }
-  bool ok() const { return !ns.empty() && error.empty(); }
-  // The side lacks what the case needs (cases.hpp): shown as n/a, not counted as an error.
-  bool not_supported() const { return error.rfind(ustack_bench::kNotSupported, 0) == 0; }
-  bool failed() const { return !error.empty() && !not_supported(); }
-  // The error message, without the not-supported mark.
-  std::string message() const {
-    return not_supported() ? error.substr(sizeof ustack_bench::kNotSupported - 1) : error;
-  }
-};
-
-double median(std::vector<double> v) {
-  if (v.empty()) return NAN;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 double to_ns(double t, benchmark::TimeUnit u) {
   switch (u) {
@@ -164,17 +115,8 @@ Row make_row(const CaseInfo& c, const Collector& col) {
   r.info = &c;
   r.us = col.side(std::string("BM_") + c.name + "/ustack");
   r.lx = col.side(std::string("BM_") + c.name + "/linux");
-  auto value = [&](const Side* s) -> double {
-    if (!s || !s->ok()) return NAN;
-    switch (c.kind) {
-      case Kind::kTime: return median(s->ns);
-      case Kind::kThroughput: return median(s->bps) / 1e6;
-      case Kind::kRate: return median(s->ips);
-    }
-    return NAN;
-  };
-  r.us_val = value(r.us);
-  r.lx_val = value(r.lx);
+  r.us_val = side_value(c.kind, r.us);
+  r.lx_val = side_value(c.kind, r.lx);
   if (!std::isnan(r.us_val) && !std::isnan(r.lx_val) && r.us_val > 0 && r.lx_val > 0)
     r.ratio = c.kind == Kind::kTime ? r.lx_val / r.us_val : r.us_val / r.lx_val;
   switch (c.target) {
@@ -190,24 +132,6 @@ Row make_row(const CaseInfo& c, const Collector& col) {
       break;
   }
   return r;
-}
-
-std::string fmt_value(const Row& r, double v, const Side* s) {
-  char buf[64];
-  if (s && s->not_supported()) return "n/a";
-  if (s && s->failed()) return "ERROR";
-  if (std::isnan(v)) return "-";
-  if (r.info->kind == Kind::kThroughput)
-    std::snprintf(buf, sizeof buf, "%.0f MB/s", v);
-  else if (r.info->kind == Kind::kRate)
-    std::snprintf(buf, sizeof buf, "%.2f M/s", v / 1e6);
-  else if (v < 1e3)
-    std::snprintf(buf, sizeof buf, "%.1f ns", v);
-  else if (v < 1e6)
-    std::snprintf(buf, sizeof buf, "%.2f us", v / 1e3);
-  else
-    std::snprintf(buf, sizeof buf, "%.2f ms", v / 1e6);
-  return buf;
 }
 
 struct CheckResult {
@@ -266,8 +190,9 @@ void print_table(const std::vector<Row>& rows, const std::vector<CheckResult>& c
     if (!std::isnan(r.ratio)) std::snprintf(ratio, sizeof ratio, "%.2fx", r.ratio);
     std::string target = r.info->text;
     if (r.info->target != Target::kNone) target += std::string("  ") + (r.status ? r.status : "n/a");
-    std::printf("%-26s %14s %14s %9s   %s\n", r.info->name, fmt_value(r, r.us_val, r.us).c_str(),
-                fmt_value(r, r.lx_val, r.lx).c_str(), ratio, target.c_str());
+    std::printf("%-26s %14s %14s %9s   %s\n", r.info->name,
+                fmt_value(r.info->kind, r.us_val, r.us).c_str(),
+                fmt_value(r.info->kind, r.lx_val, r.lx).c_str(), ratio, target.c_str());
   }
   if (std::none_of(rows.begin(), rows.end(), [](const Row& r) { return r.us || r.lx; }))
     std::printf("(no case matched the filter)\n");
@@ -281,30 +206,6 @@ void print_table(const std::vector<Row>& rows, const std::vector<CheckResult>& c
   }
 }
 
-std::string json_str(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += char(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += char(c);
-    }
-  }
-  return out + "\"";
-}
-
-std::string json_num(double v) {
-  if (std::isnan(v)) return "null";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
-
 void print_json(const std::vector<Row>& rows, const std::vector<CheckResult>& checks,
                 double min_time) {
   std::printf("{\n  \"min_time_s\": %s,\n", json_num(min_time).c_str());
@@ -314,12 +215,8 @@ void print_json(const std::vector<Row>& rows, const std::vector<CheckResult>& ch
   for (const Row& r : rows) {
     if (!r.us && !r.lx) continue;
     std::printf("%s\n    {\"case\": %s, \"unit\": %s, \"ustack\": %s, \"linux\": %s, \"ratio\": %s",
-                first ? "" : ",", json_str(r.info->name).c_str(),
-                r.info->kind == Kind::kTime         ? "\"ns\""
-                : r.info->kind == Kind::kThroughput ? "\"MB/s\""
-                                                    : "\"switches/s\"",
-                json_num(r.us_val).c_str(),
-                json_num(r.lx_val).c_str(), json_num(r.ratio).c_str());
+                first ? "" : ",", json_str(r.info->name).c_str(), json_unit(r.info->kind),
+                json_num(r.us_val).c_str(), json_num(r.lx_val).c_str(), json_num(r.ratio).c_str());
     first = false;
     if (r.info->target != Target::kNone)
       std::printf(", \"target\": %s, \"status\": %s", json_str(r.info->text).c_str(),
@@ -347,17 +244,23 @@ void print_json(const std::vector<Row>& rows, const std::vector<CheckResult>& ch
 
 void usage() {
   std::printf(
-      "usage: ustack-bench [--quick] [--json] [--benchmark_* flags]\n"
-      "  --quick  short runs (min time 0.05 s per case)\n"
-      "  --json   print the summary as JSON instead of the table\n"
+      "usage: ustack-bench [--quick] [--json] [--preload] [--benchmark_* flags]\n"
+      "  --quick    short runs (min time 0.05 s per case)\n"
+      "  --json     print the summary as JSON instead of the table\n"
+      "  --preload  run ustack-bench-libc (the Linux twins, built against libc only) natively\n"
+      "             and under ustack-run, one process per case and side, and print native,\n"
+      "             preloaded and their ratio (native time / preloaded time, or preloaded MB/s /\n"
+      "             native MB/s); both tools are looked for next to ustack-bench, then one\n"
+      "             directory up; exits 1 if either is missing\n"
       "Google Benchmark's flags (e.g. --benchmark_filter=PingPong, --benchmark_repetitions=5)\n"
-      "pass through; cases are named BM_<Case>/ustack and BM_<Case>/linux.\n\n");
+      "pass through; cases are named BM_<Case>/ustack and BM_<Case>/linux. With --preload,\n"
+      "only the filter, min time and repetitions apply.\n\n");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false, json = false, help = false;
+  bool quick = false, json = false, preload = false, help = false;
   double min_time = 0.3;
   std::vector<std::string> pass;  // arguments for Google Benchmark
   for (int i = 1; i < argc; i++) {
@@ -366,6 +269,8 @@ int main(int argc, char** argv) {
       quick = true;
     } else if (!std::strcmp(a, "--json")) {
       json = true;
+    } else if (!std::strcmp(a, "--preload")) {
+      preload = true;
     } else {
       if (!std::strcmp(a, "--help") || !std::strcmp(a, "-h")) help = true;
       if (!std::strncmp(a, "--benchmark_min_time=", 21)) min_time = std::atof(a + 21);
@@ -387,6 +292,8 @@ int main(int argc, char** argv) {
   int n = int(args.size()) - 1;
   benchmark::Initialize(&n, args.data());
   if (benchmark::ReportUnrecognizedArguments(n, args.data())) return 1;
+  // Google Benchmark has checked the flags; the cases run in other processes.
+  if (preload) return run_preload(PreloadOptions{pass, min_time, json});
 
   ustack_bench::register_cases();
   // --benchmark_color: auto (colour on a terminal), or yes/true/1, or no/false/0.

@@ -17,6 +17,8 @@
 
 namespace ustack::sched {
 
+int (*kernel_sigaction)(int, const struct sigaction*, struct sigaction*) = ::sigaction;
+
 namespace {
 
 struct UserAction {
@@ -108,12 +110,12 @@ void sigcont_handler(int, siginfo_t*, void*) {
 
 void install_sigcont_hook() {
   struct sigaction old;
-  if (::sigaction(SIGCONT, nullptr, &old) != 0 || old.sa_handler != SIG_DFL) return;
+  if (kernel_sigaction(SIGCONT, nullptr, &old) != 0 || old.sa_handler != SIG_DFL) return;
   struct sigaction act = {};
   act.sa_sigaction = sigcont_handler;
   act.sa_flags = SA_SIGINFO | SA_RESTART;  // interrupted futex waits resume by themselves
   sigemptyset(&act.sa_mask);
-  ::sigaction(SIGCONT, &act, nullptr);
+  kernel_sigaction(SIGCONT, &act, nullptr);
 }
 
 }  // namespace
@@ -189,7 +191,7 @@ int sigaction_hook(int signum, const struct sigaction* act, struct sigaction* ol
   int old_flags = a.flags.load(std::memory_order_relaxed);
   struct sigaction kold;
   if (act == nullptr) {
-    if (::sigaction(signum, nullptr, &kold) != 0) return -1;
+    if (kernel_sigaction(signum, nullptr, &kold) != 0) return -1;
   } else {
     struct sigaction kact = *act;
     void* h = (act->sa_flags & SA_SIGINFO) ? reinterpret_cast<void*>(act->sa_sigaction)
@@ -200,7 +202,7 @@ int sigaction_hook(int signum, const struct sigaction* act, struct sigaction* ol
       kact.sa_flags |= SA_SIGINFO;
     }
     // The kernel validates (SIGKILL, SIGSTOP, bad numbers) before anything changes.
-    if (::sigaction(signum, &kact, &kold) != 0) return -1;
+    if (kernel_sigaction(signum, &kact, &kold) != 0) return -1;
     a.flags.store(act->sa_flags, std::memory_order_relaxed);
     a.mask = act->sa_mask;
     a.handler.store(hooked ? h : nullptr, std::memory_order_release);

@@ -22,6 +22,11 @@ inline constexpr int ERESTART_RESTARTBLOCK = 516;  // EINTR once a handler ran (
 // restart codes and is left alone for everything else.
 bool signal_restart(long* ret);
 
+// The kernel's sigaction, as ustack itself installs its trampolines: glibc's, except under the
+// preload library, whose own `sigaction` is the user's entry point (it points this at the next
+// definition, libc's, before anything else runs).
+extern int (*kernel_sigaction)(int, const struct sigaction*, struct sigaction*);
+
 int sigaction_hook(int signum, const struct sigaction* act, struct sigaction* oldact);
 
 // Runs the handlers of the signals that arrived during the ustack call that just ended, each

@@ -64,6 +64,8 @@ long futex(std::atomic<uint32_t>* uaddr, int op, uint32_t val, const struct time
 class ThreadScheduler final : public Scheduler {
  public:
   bool block(Task* t, uint32_t blocked_state, int64_t deadline_ns) override {
+    if (__builtin_expect(t->kwait_mode_.load(std::memory_order_relaxed), 0))
+      return g_kernel_wait->block(t, deadline_ns);
     struct timespec ts;
     const struct timespec* tsp = nullptr;
     if (deadline_ns != kNoDeadline) {
@@ -77,6 +79,10 @@ class ThreadScheduler final : public Scheduler {
   }
   void unblock(Task* t) override {
     USTACK_ASSERT(t->sim_ == nullptr);  // a thread must not wake a simulated task
+    if (__builtin_expect(t->kwait_mode_.load(std::memory_order_seq_cst), 0)) {
+      g_kernel_wait->ring(t);
+      return;
+    }
     futex(&t->state_, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1, nullptr, 0);
   }
   int64_t now_ns() override { return monotonic_ns(); }
@@ -121,6 +127,11 @@ __thread Scheduler* tls_scheduler __attribute__((tls_model("initial-exec"))) = n
 Scheduler& thread_scheduler() { return g_thread_scheduler; }
 
 void (*g_light_upgrade)(Task*) = nullptr;
+KernelWait* g_kernel_wait = nullptr;
+
+Task::~Task() {
+  if (kwait_ != nullptr && g_kernel_wait != nullptr) g_kernel_wait->release(this);
+}
 
 bool schedule_timeout(int64_t deadline_ns, int64_t busy_poll_ns, const char* wchan) {
   Task* t = current();
@@ -153,6 +164,10 @@ bool schedule_timeout(int64_t deadline_ns, int64_t busy_poll_ns, const char* wch
     // sigpending: one of the two sees the other.
     if ((state & TASK_INTERRUPTIBLE) && signal_pending(t)) break;
     if (!(state & kTaskBlocked)) {
+      // Where this sleep happens is decided before the blocked bit is published: a waker that
+      // sees the bit then knows whether to ring the doorbell or wake the futex.
+      if (__builtin_expect(t->kwait_scope_, 0))
+        t->kwait_mode_.store(g_kernel_wait->wants_kernel_sleep(t), std::memory_order_seq_cst);
       if (!t->state_.compare_exchange_weak(state, state | kTaskBlocked, std::memory_order_seq_cst))
         continue;  // a waker got there first, or a spurious failure: look again
       state |= kTaskBlocked;

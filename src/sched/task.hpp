@@ -47,6 +47,7 @@ inline constexpr int WF_SYNC = 0x10;  // a hint only: the waker is about to slee
 class Task {
  public:
   explicit Task(uint32_t id) : id_(id) {}
+  ~Task();  // frees the KernelWait record (kwait_) with the task: a late waker may still ring
   Task(const Task&) = delete;
   Task& operator=(const Task&) = delete;
 
@@ -101,6 +102,14 @@ class Task {
   const char* wchan_ = nullptr;
   // The fiber scheduler's record of this task (src/sched/fiber.cc); null for a thread.
   void* sim_ = nullptr;
+  // Kernel waits (KernelWait below; only under the preload library). kwait_scope_: the task is
+  // in a wait that may involve kernel fds (poll, select, epoll_wait); own thread only.
+  // kwait_mode_: this sleep is in the kernel on the doorbell, not on the futex; stored before
+  // kTaskBlocked is set and read by wakers after they see it. kwait_: the KernelWait's own
+  // per-task record (the doorbell).
+  bool kwait_scope_ = false;
+  std::atomic<bool> kwait_mode_{false};
+  void* kwait_ = nullptr;
 
  private:
   const uint32_t id_;
@@ -176,6 +185,48 @@ inline void signal_clear_pending(Task* t) {
     t->sig_restart_.store(true, std::memory_order_relaxed);
   }
 }
+
+// Kernel waits (DESIGN.md §5): under the preload library a task that waits in ustack's poll,
+// select or epoll_wait may also be waiting for kernel fds. Such a task sleeps in the kernel, in
+// ppoll on its own eventfd (the doorbell) and the preload's hidden kernel epoll, and a waker
+// rings the doorbell instead of the futex. Installed by src/preload; null everywhere else.
+class KernelWait {
+ public:
+  virtual ~KernelWait() = default;
+  // A task enters and leaves a wait that may involve kernel fds (KernelWaitScope).
+  virtual void enter(Task* t) = 0;
+  virtual void leave(Task* t) = 0;
+  // Whether this sleep of `t` must be in the kernel; called after the task's state is set
+  // and before it is marked blocked (so a waker that sees it blocked sees the decision).
+  virtual bool wants_kernel_sleep(Task* t) = 0;
+  // Sleeps in the kernel until the doorbell rings, a kernel fd is ready (whose readiness it
+  // then passes on to ustack's wait queues), a signal, or the deadline. May return spuriously;
+  // false only if the deadline has passed.
+  virtual bool block(Task* t, int64_t deadline_ns) = 0;
+  virtual void ring(Task* t) = 0;
+  // The task's memory is going away (its last reference): its record and doorbell too.
+  virtual void release(Task* t) = 0;
+};
+extern KernelWait* g_kernel_wait;
+
+// Brackets a wait that may involve kernel fds; does nothing outside the preload library.
+class KernelWaitScope {
+ public:
+  KernelWaitScope() {
+    if (__builtin_expect(g_kernel_wait != nullptr, 0)) {
+      t_ = current();
+      g_kernel_wait->enter(t_);
+    }
+  }
+  ~KernelWaitScope() {
+    if (__builtin_expect(t_ != nullptr, 0)) g_kernel_wait->leave(t_);
+  }
+  KernelWaitScope(const KernelWaitScope&) = delete;
+  KernelWaitScope& operator=(const KernelWaitScope&) = delete;
+
+ private:
+  Task* t_ = nullptr;
+};
 
 // The backend that blocks and unblocks tasks (DESIGN.md §2). Nothing above src/sched sees it.
 class Scheduler {

@@ -78,7 +78,7 @@ long set_timeout(int64_t sec, int64_t nsec, int64_t* deadline_ns) {
 // ends more than the call).
 bool has_handler(int sig) {
   struct sigaction sa;
-  if (::sigaction(sig, nullptr, &sa) != 0) return false;
+  if (sched::kernel_sigaction(sig, nullptr, &sa) != 0) return false;
   if (sa.sa_flags & SA_SIGINFO) return sa.sa_sigaction != nullptr;
   return sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN;
 }

@@ -391,6 +391,8 @@ int ep_autoremove_wake_function(WaitQueueEntry* wq_entry, unsigned mode, int syn
 long ep_poll(EventPoll* ep, struct epoll_event* events, int maxevents, int64_t deadline_ns) {
   bool timed_out = deadline_ns == kDeadlineNoWait;
   sched::Task* self = sched::current();
+  // Under the preload, kernel fds' readiness reaches the ready list before we look at it.
+  foreign_harvest();
   bool eavail = ep_events_available(ep);
   for (;;) {
     if (eavail) {
@@ -415,6 +417,7 @@ long ep_poll(EventPoll* ep, struct epoll_event* events, int maxevents, int64_t d
     }
     if (!eavail) {
       sched::StopInterruptible stop;  // a SIGSTOP/SIGCONT ends the wait with EINTR (C46)
+      sched::KernelWaitScope kernel_wait;  // under the preload, kernel fds may be watched
       timed_out = !sched::schedule_timeout(
           deadline_ns, ep->host->busy_poll_ns.load(std::memory_order_relaxed), "ep_poll");
       if (stop.interrupted()) {
@@ -623,6 +626,7 @@ class EventPollOps final : public FileOps {
   constexpr EventPollOps() : FileOps(kPoll) {}  // no read/write: EINVAL (C3)
   const char* name() const override { return "[eventpoll]"; }
   __poll_t poll(File* file, PollTable* wait) const override {
+    foreign_harvest();  // kernel fds' readiness first (under the preload only)
     return __ep_eventpoll_poll(file, wait, 0);
   }
   void release(File* file) const override {
@@ -707,7 +711,7 @@ long do_epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) {
   // 2, 3. Both fds.
   FdRef f(epfd);
   if (!f) return -EBADF;
-  FdRef tf(fd);
+  FdRef tf(fd, FdRef::kOrForeign);
   if (!tf) return -EBADF;
   // 4. The target must be pollable (C10).
   if (!tf->f_op->has_poll()) return -EPERM;

@@ -41,6 +41,8 @@ bool init_fdget_light() {
 }  // namespace
 
 bool g_fdget_light_enabled = init_fdget_light();
+ForeignFds* g_foreign_fds = nullptr;
+std::atomic<bool> g_foreign_active{false};
 
 bool FdTable::become_sole_user(sched::Task* t) {
   sched::Task* expected = nullptr;
@@ -113,6 +115,29 @@ void FdTable::set_cloexec_locked(unsigned fd, bool on) {
 }
 
 int FdTable::install_lowest(File* f, unsigned start, uint64_t nofile, bool cloexec) {
+  if (ns_ != nullptr) {
+    // The other table picks the number: its lowest free one is free here too (fdtable.hpp).
+    const long fd = ns_->reserve(start, cloexec);
+    if (fd < 0) return int(fd);
+    if (uint64_t(fd) >= nofile || fd >= long(kNrOpen)) {
+      ns_->release(unsigned(fd));
+      return -EMFILE;
+    }
+    File* stale;
+    {
+      SpinGuard g(file_lock_);
+      // Open here but free there: the program closed the number behind the library's back
+      // (fclose of an fdopen'd fd, close_range: calls inside the C library that no preload
+      // sees). The kernel's table is the truth; the stale file goes.
+      stale = fd_[fd].load(std::memory_order_relaxed);
+      expand_locked(unsigned(fd));
+      set_open_locked(unsigned(fd), true);
+      set_cloexec_locked(unsigned(fd), cloexec);
+      fd_[fd].store(f, std::memory_order_release);
+    }
+    if (stale != nullptr) fput(stale);
+    return int(fd);
+  }
   SpinGuard g(file_lock_);
   unsigned fd = start < next_fd_ ? next_fd_ : start;
   // find_next_fd: the first clear bit at or after fd.
@@ -136,6 +161,7 @@ int FdTable::install_lowest(File* f, unsigned start, uint64_t nofile, bool cloex
 }
 
 bool FdTable::have_free_fds(int n, uint64_t nofile) {
+  if (ns_ != nullptr) return ns_->have_free(n);
   SpinGuard g(file_lock_);
   const uint64_t limit = std::min<uint64_t>(nofile, kNrOpen);
   uint64_t fd = next_fd_;
@@ -161,6 +187,14 @@ bool FdTable::have_free_fds(int n, uint64_t nofile) {
 int FdTable::replace(unsigned fd, File* f, bool cloexec) {
   USTACK_ASSERT(fd < kNrOpen);
   user_check();
+  if (ns_ != nullptr) {
+    // Take the number in the other table first (replacing a kernel file there, as dup2 does).
+    const long r = ns_->claim(fd, cloexec);
+    if (r < 0) {
+      fput(f);
+      return int(r);
+    }
+  }
   File* old;
   {
     SpinGuard g(file_lock_);
@@ -174,7 +208,7 @@ int FdTable::replace(unsigned fd, File* f, bool cloexec) {
   return int(fd);
 }
 
-int FdTable::close(unsigned fd) {
+int FdTable::close(unsigned fd, bool release_number) {
   user_check();
   File* old;
   {
@@ -187,6 +221,8 @@ int FdTable::close(unsigned fd) {
     set_cloexec_locked(fd, false);
     if (fd < next_fd_) next_fd_ = fd;
   }
+  // The number goes back to the other table only once it is free here (fdtable.hpp).
+  if (ns_ != nullptr && release_number) ns_->release(fd);
   fput(old);
   return 0;
 }
@@ -212,9 +248,13 @@ int FdTable::get_close_on_exec(unsigned fd) {
 }
 
 int FdTable::set_close_on_exec(unsigned fd, bool on) {
-  SpinGuard g(file_lock_);
-  if (fd >= kNrOpen || fd_[fd].load(std::memory_order_relaxed) == nullptr) return -EBADF;
-  set_cloexec_locked(fd, on);
+  {
+    SpinGuard g(file_lock_);
+    if (fd >= kNrOpen || fd_[fd].load(std::memory_order_relaxed) == nullptr) return -EBADF;
+    set_cloexec_locked(fd, on);
+  }
+  // exec closes the placeholder exactly when it would have closed the ustack fd.
+  if (ns_ != nullptr) ns_->set_cloexec(fd, on);
   return 0;
 }
 

@@ -21,6 +21,44 @@
 
 namespace ustack {
 
+// The preload library (src/preload, DESIGN.md §5) makes every ustack fd number also a number of
+// the kernel's table, and lets ustack's poll, select and epoll watch kernel fds. These are its
+// two hooks; outside the preload neither is set and the table is ustack's alone.
+//
+// FdNumberSpace: where a table's fd numbers come from when another table (the kernel's) must
+// hold the same number at the same time. The invariant: a number open in ustack's table is
+// held in the other one, so taking the other table's lowest free number gives Linux's lowest
+// free fd of the two tables together.
+class FdNumberSpace {
+ public:
+  virtual ~FdNumberSpace() = default;
+  // The lowest number >= start that is free in the other table, now held there; or -errno.
+  virtual long reserve(unsigned start, bool cloexec) = 0;
+  // Takes `fd` in the other table, atomically replacing whatever it held there (dup2).
+  virtual long claim(unsigned fd, bool cloexec) = 0;
+  virtual void release(unsigned fd) = 0;
+  virtual void set_cloexec(unsigned fd, bool on) = 0;
+  // Whether n numbers are free below the RLIMIT_NOFILE limit (socketpair and accept's EMFILE).
+  virtual bool have_free(int n) = 0;
+};
+
+// ForeignFds: Files that stand for kernel fds, so that a ustack poll, select or epoll_ctl given
+// a kernel fd watches it (their ->poll asks the kernel; their wait queues are woken from the
+// kernel's readiness, see sched::KernelWait).
+class ForeignFds {
+ public:
+  virtual ~ForeignFds() = default;
+  virtual File* fget(int fd) = 0;      // a new reference, or nullptr if fd is not a kernel fd
+  virtual File* fget_rcu(int fd) = 0;  // the same, unreferenced, inside a file_rcu::ReadSection
+  virtual void harvest() = 0;          // passes pending kernel readiness on to the wait queues
+};
+extern ForeignFds* g_foreign_fds;
+// Set once a kernel fd is watched: from then on epoll_wait first collects kernel readiness.
+extern std::atomic<bool> g_foreign_active;
+inline void foreign_harvest() {
+  if (USTACK_UNLIKELY(g_foreign_active.load(std::memory_order_acquire))) g_foreign_fds->harvest();
+}
+
 // Whether fdget's light path is on: it needs membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), and
 // ThreadSanitizer cannot see that system call's ordering, so TSan builds keep it off.
 extern bool g_fdget_light_enabled;
@@ -104,6 +142,19 @@ class FdTable {
     return fd_[fd].load(std::memory_order_acquire);
   }
 
+  // fget and fget_rcu that also accept a kernel fd under the preload (ForeignFds): for poll,
+  // select and epoll_ctl's target, the calls that may watch kernel fds.
+  File* fget_or_foreign(int fd) {
+    File* f = fget(fd);
+    if (USTACK_UNLIKELY(f == nullptr && g_foreign_fds != nullptr)) f = g_foreign_fds->fget(fd);
+    return f;
+  }
+  File* fget_rcu_or_foreign(int fd) const {
+    File* f = fget_rcu(fd);
+    if (USTACK_UNLIKELY(f == nullptr && g_foreign_fds != nullptr)) f = g_foreign_fds->fget_rcu(fd);
+    return f;
+  }
+
   // get_unused_fd_flags + fd_install in one step: the lowest free fd in [start, nofile),
   // holding `f` (whose reference the table takes). -EMFILE if none.
   int install_lowest(File* f, unsigned start, uint64_t nofile, bool cloexec);
@@ -113,13 +164,19 @@ class FdTable {
   // replace_fd for dup2/dup3: installs f at fd (taking the reference), closing what was there.
   // -EBUSY if fd is reserved but not installed (not possible here: kept for the kernel's shape).
   int replace(unsigned fd, File* f, bool cloexec);
-  // close_fd: removes fd and drops the table's reference. -EBADF if not open.
-  int close(unsigned fd);
+  // close_fd: removes fd and drops the table's reference. -EBADF if not open. With a number
+  // space, `release_number` false keeps the number held in the other table (the preload's
+  // dup2 of a kernel fd over a ustack fd, which replaces the number there atomically).
+  int close(unsigned fd, bool release_number = true);
   // Every open fd, closed (a host going away).
   void close_all();
 
   int get_close_on_exec(unsigned fd);   // 0/1, or -EBADF
   int set_close_on_exec(unsigned fd, bool on);
+  // Installs the number space; only before the table holds any fd.
+  void set_number_space(FdNumberSpace* ns) { ns_ = ns; }
+  FdNumberSpace* number_space() const { return ns_; }
+
   bool fd_is_open(unsigned fd) const {
     return fd < kNrOpen && fd_[fd].load(std::memory_order_acquire) != nullptr;
   }
@@ -143,6 +200,7 @@ class FdTable {
   }
 
   std::atomic<File*>* fd_;               // kNrOpen slots (mmap'd, zero-filled on demand)
+  FdNumberSpace* ns_ = nullptr;          // set once, before first use
   SpinLock file_lock_;
   std::vector<uint64_t> open_fds_;       // under file_lock_
   std::vector<uint64_t> close_on_exec_;  // under file_lock_

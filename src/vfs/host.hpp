@@ -57,6 +57,14 @@ inline Host* current_host() {
 class FdRef {
  public:
   explicit FdRef(int fd) : f_(current_host()->fdt.fdget(fd, &slot_)) {}
+  // epoll_ctl's target: a kernel fd too, under the preload (FdTable::fget_or_foreign).
+  enum OrForeign { kOrForeign };
+  FdRef(int fd, OrForeign) : f_(current_host()->fdt.fdget(fd, &slot_)) {
+    if (f_ == nullptr && g_foreign_fds != nullptr) {
+      slot_ = -1;
+      f_ = g_foreign_fds->fget(fd);
+    }
+  }
   ~FdRef() {
     if (f_) FdTable::fdput(f_, slot_);
   }

@@ -108,6 +108,7 @@ void poll_freewait(PollWqueues* pwq) {
 // Returns false if the deadline passed (the kernel's "0 from schedule_hrtimeout").
 bool poll_schedule_timeout(PollWqueues* pwq, uint32_t state, int64_t deadline_ns) {
   bool woken = true;
+  sched::KernelWaitScope kernel_wait;  // under the preload, kernel fds may be in the set
   sched::set_current_state(state);
   if (!pwq->triggered.load(std::memory_order_seq_cst)) {
     woken = sched::schedule_timeout(
@@ -125,7 +126,7 @@ __poll_t do_pollfd(struct pollfd* pollfd, PollTable* pwait, Host* h, bool light 
   const int fd = pollfd->fd;
   if (fd >= 0) {
     mask = POLLNVAL;
-    if (File* f = light ? h->fdt.fget_rcu(fd) : h->fdt.fget(fd)) {
+    if (File* f = light ? h->fdt.fget_rcu_or_foreign(fd) : h->fdt.fget_or_foreign(fd)) {
       const __poll_t filter = __poll_t(uint16_t(pollfd->events)) | POLLERR | POLLHUP;
       pwait->_key = filter;
       mask = vfs_poll(f, pwait) & filter;
@@ -193,7 +194,12 @@ long max_select_fd(unsigned long n, const FdSetBits& fds, FdTable& fdt) {
     while (set) {
       const unsigned long fd = w * kBitsPerLong + unsigned(__builtin_ctzl(set));
       set &= set - 1;
-      if (!fdt.fd_is_open(unsigned(fd))) return -EBADF;
+      if (!fdt.fd_is_open(unsigned(fd))) {
+        // Under the preload, a kernel fd counts as open (it is watched through ForeignFds).
+        File* kf = g_foreign_fds != nullptr ? g_foreign_fds->fget(int(fd)) : nullptr;
+        if (kf == nullptr) return -EBADF;
+        fput(kf);
+      }
       max = long(fd) + 1;
     }
   }
@@ -202,7 +208,7 @@ long max_select_fd(unsigned long n, const FdSetBits& fds, FdTable& fdt) {
 
 // select_poll_one: the wait key is POLLEX_SET plus the sets the fd is in (B16).
 __poll_t select_poll_one(int fd, PollTable* wait, bool in, bool out, Host* h, bool light) {
-  File* f = light ? h->fdt.fget_rcu(fd) : h->fdt.fget(fd);
+  File* f = light ? h->fdt.fget_rcu_or_foreign(fd) : h->fdt.fget_or_foreign(fd);
   if (f == nullptr) return POLLNVAL;  // closed since max_select_fd: ready in every set (B8)
   wait->_key = POLLEX_SET | (in ? POLLIN_SET : 0) | (out ? POLLOUT_SET : 0);
   __poll_t mask = vfs_poll(f, wait);
