@@ -28,13 +28,17 @@ test-%: build-%
 	ctest --preset $* -j $(JOBS) --timeout 600
 
 # The benchmark table, then the simulation (an epoll server and 200 client tasks on virtual time,
-# one request's wake-up chain, a Perfetto trace), then ustack-demo's traced wake-ups on threads.
+# one request's wake-up chain, a Perfetto trace), then ustack-demo's traced wake-ups on threads,
+# then an unmodified Python asyncio program under ustack-run (docs/preload.md).
 demo: build-release
 	@build/release/bench/ustack-bench --quick
 	@echo
 	@build/release/ustack-sim-demo --trace build/ustack-sim-trace.json
 	@echo
 	@build/release/ustack-demo
+	@echo
+	@echo "=== ustack-run --stats -- python3 examples/preload_demo.py (an unmodified program)"
+	@build/release/ustack-run --stats -- python3 examples/preload_demo.py
 
 bench: build-release
 	@build/release/bench/ustack-bench $(BENCH_ARGS)
