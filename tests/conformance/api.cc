@@ -1,7 +1,12 @@
-// The two call tables: glibc on the host kernel, and ustack.
+// The two call tables: glibc on the host kernel, and ustack. Built with CONFORMANCE_LIBC_ONLY,
+// only glibc's, named at startup after whoever answers it (see libc_api() in api.hpp).
 #include "api.hpp"
 
+#ifdef CONFORMANCE_LIBC_ONLY
+#include <dlfcn.h>
+#else
 #include <ustack/ustack.hpp>
+#endif
 
 namespace conformance {
 
@@ -27,6 +32,25 @@ const Api kLinuxApi = {
     ::shutdown,  ::getsockname, ::getpeername, ::getsockopt, ::setsockopt,
 };
 
+#ifdef CONFORMANCE_LIBC_ONLY
+
+const Api* libc_api() {
+  // The preload exports this symbol (ustack-run's libustack-preload.so); looking it up is how
+  // the program can tell, as it has no other tie to ustack. Under the preload, libc's calls on
+  // ustack's fds are ustack's, so the table must take the ustack instance's is_linux branches.
+  static const Api api = [] {
+    Api a = kLinuxApi;
+    if (dlsym(RTLD_DEFAULT, "ustack_preload_fd_kind") != nullptr) {
+      a.name = "ustack_preload";
+      a.is_linux = false;
+    }
+    return a;
+  }();
+  return &api;
+}
+
+#else
+
 const Api kUstackApi = {
     "ustack",        false,
     ustack::close,   ustack::dup,        ustack::dup2,     ustack::dup3,   ustack::fcntl,
@@ -42,6 +66,8 @@ const Api kUstackApi = {
     ustack::shutdown, ustack::getsockname, ustack::getpeername, ustack::getsockopt,
     ustack::setsockopt,
 };
+
+#endif  // CONFORMANCE_LIBC_ONLY
 
 std::string api_name(const ::testing::TestParamInfo<const Api*>& info) {
   return info.param->name;

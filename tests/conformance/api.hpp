@@ -3,6 +3,10 @@
 // Each test in tests/conformance/ is written once, against `Api`, and runs twice: with
 // kLinuxApi (the host kernel through glibc) and with kUstackApi (ustack). Both must pass
 // (DESIGN.md §6). Tests are named by their spec ID: `A5_ClosedFdIsPollnval`.
+//
+// Built with CONFORMANCE_LIBC_ONLY (conformance_libc_test), the same tests are a plain libc
+// program that knows nothing of ustack: one table, libc_api(), which is the host kernel when run
+// as is and ustack when run under ustack-run (the preload interposes libc's calls).
 #pragma once
 
 #include <fcntl.h>
@@ -24,8 +28,8 @@
 namespace conformance {
 
 struct Api {
-  const char* name;  // "linux" or "ustack"
-  bool is_linux;
+  const char* name;  // "linux", "ustack", or "ustack_preload" (libc under ustack-run)
+  bool is_linux;     // the host kernel answers; false wherever ustack does
 
   int (*close)(int);
   int (*dup)(int);
@@ -80,8 +84,15 @@ struct Api {
   int (*setsockopt)(int, int, int, const void*, socklen_t);
 };
 
+#ifdef CONFORMANCE_LIBC_ONLY
+// glibc's entry points, named and flagged for whoever answers them: "linux" (is_linux) natively,
+// "ustack_preload" (!is_linux, so every is_linux branch goes the way it goes for kUstackApi)
+// when ustack's preload is in the process. Decided on first call, which gtest makes from main.
+const Api* libc_api();
+#else
 extern const Api kLinuxApi;
 extern const Api kUstackApi;
+#endif
 
 // Base fixture: `sys` is the table under test. Every test body uses sys->call(...) only, never
 // a bare ::call on an fd it got from sys.
@@ -100,10 +111,17 @@ std::string api_name(const ::testing::TestParamInfo<const Api*>& info);
     if (sys->socket == nullptr) GTEST_SKIP() << sys->name << " has no socket layer yet";   \
   } while (0)
 
-// CONFORMANCE_TEST(Suite, A5_ClosedFdIsPollnval) { ... } defines a test run on both tables.
+// TEST_P(Suite, A5_ClosedFdIsPollnval) { ... } on a Conformance fixture defines a test run on
+// both tables (on the one libc table in conformance_libc_test).
 // Each Suite must be instantiated once, in its own .cc file, with INSTANTIATE_CONFORMANCE(Suite).
+#ifdef CONFORMANCE_LIBC_ONLY
+#define INSTANTIATE_CONFORMANCE(Suite)                                                   \
+  INSTANTIATE_TEST_SUITE_P(, Suite, ::testing::Values(::conformance::libc_api()),        \
+                           ::conformance::api_name)
+#else
 #define INSTANTIATE_CONFORMANCE(Suite)                                                   \
   INSTANTIATE_TEST_SUITE_P(, Suite,                                                      \
                            ::testing::Values(&::conformance::kLinuxApi,                  \
                                              &::conformance::kUstackApi),                \
                            ::conformance::api_name)
+#endif
