@@ -5,6 +5,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 
@@ -37,8 +38,10 @@ int open_placeholder() {
 
 int hide_fd(int fd) {
   struct rlimit rl;
-  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur <= 2 * kHiddenFds) return fd;
-  const int hidden = K(fcntl)(fd, F_DUPFD_CLOEXEC, int(rl.rlim_cur - kHiddenFds));
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return fd;
+  const rlim_t top = std::min<rlim_t>(rl.rlim_cur, kNrOpen);  // RLIM_INFINITY: fs.nr_open
+  if (top <= rlim_t(2) * kHiddenFds) return fd;
+  const int hidden = K(fcntl)(fd, F_DUPFD_CLOEXEC, int(top - kHiddenFds));
   if (hidden < 0) return fd;
   K(close)(fd);
   return hidden;
