@@ -232,6 +232,8 @@ void ep_ptable_queue_proc(File*, WaitQueueHead* whead, PollTable* pt) {
   if (epi == nullptr || epi->nwait < 0) return;
   EppollEntry* pwq = epi->nwait == 0 ? &epi->first_pwq : new EppollEntry;
   init_waitqueue_func_entry(&pwq->wait, ep_poll_callback);
+  // ep_poll_callback's key filter: the interest (ep_modify widens it).
+  pwq->wait.key_mask = epi->events.load(std::memory_order_relaxed);
   pwq->whead = whead;
   pwq->base = epi;
   if (epi->events.load(std::memory_order_relaxed) & EPOLLEXCLUSIVE) {
@@ -504,6 +506,14 @@ long ep_modify(EventPoll* ep, EpItem* epi, const struct epoll_event* event) {
   // The seq_cst store orders the new interest before the poll below, as the kernel's smp_mb:
   // a wake-up either sees the new events or the poll sees the state it published.
   epi->events.store(event->events, std::memory_order_seq_cst);
+  // The wait queues' key summaries must cover the new interest before the poll below: a
+  // wake-up after this sees it and reaches ep_poll_callback; one before it changed the state
+  // under the same lock, which the poll then sees.
+  for (EppollEntry* pwq = epi->pwqlist; pwq != nullptr; pwq = pwq->next) {
+    SpinGuard g(pwq->whead->lock);
+    pwq->wait.key_mask |= event->events;
+    pwq->whead->widen_keys(event->events);
+  }
   PollTable pt{nullptr, ~0u};
   if (ep_item_poll(epi, &pt, 1)) {
     bool pwake = false;

@@ -82,6 +82,7 @@ void __pollwait(File* filp, WaitQueueHead* wait_address, PollTable* p) {
   entry->wait_address = wait_address;
   entry->key = p->_key;
   init_waitqueue_func_entry(&entry->wait, pollwake);
+  entry->wait.key_mask = p->_key;  // pollwake's filter
   entry->wait.private_ = pwq;
   add_wait_queue(wait_address, &entry->wait);
 }

@@ -17,19 +17,28 @@ void WaitQueueHead::__add(WaitQueueEntry* e) {
     pos = pos->nx();
   }
   list_add(&e->entry, pos);
+  wanted_ |= e->key_mask;
 }
 
 void WaitQueueHead::__add_tail(WaitQueueEntry* e) {
   USTACK_ASSERT(!e->linked());
   list_add_tail(&e->entry, &head_);
+  wanted_ |= e->key_mask;
 }
 
 void WaitQueueHead::__remove(WaitQueueEntry* e) {
   USTACK_ASSERT(e->linked());
   list_del_init(&e->entry);
+  if (list_empty(&head_)) wanted_ = 0;
 }
 
 int WaitQueueHead::__wake_up_common(unsigned mode, int nr_exclusive, int wake_flags, void* key) {
+  if (list_empty(&head_)) {
+    wanted_ = 0;  // entries that unlinked themselves (autoremove) leave it stale
+    return nr_exclusive;
+  }
+  // No entry acts on this key: each would return 0 (wanted_ covers every key_mask).
+  if (key != nullptr && !(key_to_poll(key) & wanted_)) return nr_exclusive;
   ListHead* l = head_.nx();
   while (l != &head_) {
     // The entry may unlink itself (autoremove): step past it first.

@@ -41,6 +41,10 @@ struct WaitQueueEntry {
   unsigned flags = 0;                 // WQ_FLAG_*, under the head's lock
   void* private_ = nullptr;           // usually the sleeping Task
   wait_queue_func_t func = nullptr;
+  // The keys this entry's func can act on: a keyed wake-up that misses them returns 0 from it
+  // with no effect (pollwake's and ep_poll_callback's key filters). All, unless the queue
+  // procedure that adds it knows better; under the head's lock once added.
+  __poll_t key_mask = ~0u;
   ListHead entry;                     // the link in WaitQueueHead::head_, under its lock
 
   bool linked() const { return !list_empty(&entry); }
@@ -64,6 +68,8 @@ class WaitQueueHead {
   void __remove(WaitQueueEntry* e);
   // __wake_up_common (F2).
   int __wake_up_common(unsigned mode, int nr_exclusive, int wake_flags, void* key);
+  // An entry's key_mask grew (epoll_ctl MOD): the head's summary must cover it.
+  void widen_keys(__poll_t mask) { wanted_ |= mask; }
 
   // waitqueue_active(): lock-free "is anyone queued". Only safe as the kernel uses it: the
   // caller has published its condition under this lock, or follows with a full barrier.
@@ -76,6 +82,11 @@ class WaitQueueHead {
 
  private:
   ListHead head_;  // of WaitQueueEntry::entry, under lock
+  // The union of the queued entries' key_masks (an over-estimate: it only shrinks, to 0, when
+  // the queue is seen empty), under lock. A keyed wake-up that misses it can wake nobody and
+  // skips the walk: an eventfd read's POLLOUT wake-up past an epoll that wants only EPOLLIN
+  // costs no callback. Not in the kernel, which calls every entry.
+  __poll_t wanted_ = 0;
 };
 
 // --- entries ---
@@ -89,17 +100,20 @@ inline void init_waitqueue_entry(WaitQueueEntry* e, sched::Task* p) {
   e->flags = 0;
   e->private_ = p;
   e->func = default_wake_function;
+  e->key_mask = ~0u;
 }
 inline void init_waitqueue_func_entry(WaitQueueEntry* e, wait_queue_func_t func) {
   e->flags = 0;
   e->private_ = nullptr;
   e->func = func;
+  e->key_mask = ~0u;
 }
 // DEFINE_WAIT / init_wait_entry: the current task, autoremove.
 inline void init_wait_entry(WaitQueueEntry* e, unsigned flags) {
   e->flags = flags;
   e->private_ = sched::current();
   e->func = autoremove_wake_function;
+  e->key_mask = ~0u;
 }
 
 // --- locked add/remove (take the head's lock) ---

@@ -275,5 +275,41 @@ TEST(WaitQueue, F13_ExclusiveWakeGoesToTheNextWaiterAfterOneLeaves) {
   EXPECT_EQ(woke.load(), 1);
 }
 
+// The keyed-wake summary (WaitQueueHead::wanted_, not in the kernel): a keyed wake-up that no
+// entry's key_mask meets calls nobody; one that meets any entry's mask walks the whole queue
+// as before; an unkeyed one always walks; removing the narrow entries does not let a default
+// (all-keys) entry be skipped, and widening a mask (epoll_ctl MOD) is seen at once.
+TEST(WaitQueue, KeyedWakeupsSkipAQueueThatWantsNoneOfTheKey) {
+  WaitQueueHead wq;
+  std::vector<int> log;
+  Probe in(1, 0, &log), pri(2, 0, &log);
+  in.wq.key_mask = POLLIN | POLLERR | POLLHUP;
+  pri.wq.key_mask = POLLPRI;
+  add_wait_queue(&wq, &in.wq);
+  add_wait_queue(&wq, &pri.wq);
+  wake_up_poll(&wq, POLLOUT);
+  EXPECT_TRUE(log.empty());
+  wake_up_poll(&wq, POLLIN);
+  EXPECT_EQ(log, (std::vector<int>{2, 1}));  // a match walks every entry, each filters itself
+  log.clear();
+  wake_up(&wq);  // no key: everyone
+  EXPECT_EQ(log, (std::vector<int>{2, 1}));
+  log.clear();
+  {
+    SpinGuard g(wq.lock);
+    pri.wq.key_mask |= POLLOUT;
+    wq.widen_keys(POLLOUT);
+  }
+  wake_up_poll(&wq, POLLOUT);
+  EXPECT_EQ(log, (std::vector<int>{2, 1}));
+  log.clear();
+  remove_all(wq, {&in, &pri});
+  Probe any(3, 0, &log);  // default key_mask: every key
+  add_wait_queue(&wq, &any.wq);
+  wake_up_poll(&wq, POLLOUT);
+  EXPECT_EQ(log, (std::vector<int>{3}));
+  remove_all(wq, {&any});
+}
+
 }  // namespace
 }  // namespace ustack
