@@ -4,8 +4,10 @@
 #include "preload/kernel_fds.hpp"
 
 #include <sys/mman.h>
+#include <sys/syscall.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstddef>
 
@@ -26,6 +28,18 @@ KernelWaiters g_kernel_waiters;
 
 namespace {
 
+// The library's own waits and doorbell rings go straight to the kernel: the C library's ppoll,
+// read, write and epoll_wait are cancellation points, and a thread cancelled inside one would
+// unwind past ustack's wait-queue entries (poll tables, epoll waiters) and leave them linked.
+template <class... A>
+long raw_syscall(long nr, A... args) {
+  return K(syscall)(nr, long(args)...);
+}
+
+}  // namespace
+
+namespace {
+
 // The placeholder's kernel object. O_PATH: no I/O, no poll, no epoll (EBADF / POLLNVAL).
 constexpr const char* kPlaceholderPath = "/dev/null";
 
@@ -36,15 +50,55 @@ int open_placeholder() {
 
 }  // namespace
 
+namespace {
+// Which kernel fds are the library's own (bit per number, kNrOpen bits in .bss: pages are
+// touched only where hidden fds live).
+std::atomic<uint64_t> g_hidden[kNrOpen / 64];
+void mark_hidden(int fd, bool on) {
+  if (unsigned(fd) >= kNrOpen) return;
+  const uint64_t bit = uint64_t(1) << (unsigned(fd) % 64);
+  if (on) {
+    g_hidden[unsigned(fd) / 64].fetch_or(bit, std::memory_order_relaxed);
+  } else {
+    g_hidden[unsigned(fd) / 64].fetch_and(~bit, std::memory_order_relaxed);
+  }
+}
+}  // namespace
+
+bool is_hidden_fd(int fd) {
+  return unsigned(fd) < kNrOpen &&
+         (g_hidden[unsigned(fd) / 64].load(std::memory_order_relaxed) >> (unsigned(fd) % 64) & 1);
+}
+
+void close_hidden_fds_in_child() {
+  for (unsigned w = 0; w < kNrOpen / 64; ++w) {
+    uint64_t bits = g_hidden[w].exchange(0, std::memory_order_relaxed);
+    while (bits) {
+      K(close)(int(w * 64 + unsigned(std::countr_zero(bits))));
+      bits &= bits - 1;
+    }
+  }
+}
+
 int hide_fd(int fd) {
   struct rlimit rl;
-  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return fd;
-  const rlim_t top = std::min<rlim_t>(rl.rlim_cur, kNrOpen);  // RLIM_INFINITY: fs.nr_open
-  if (top <= rlim_t(2) * kHiddenFds) return fd;
-  const int hidden = K(fcntl)(fd, F_DUPFD_CLOEXEC, int(top - kHiddenFds));
-  if (hidden < 0) return fd;
+  int hidden = -1;
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    const rlim_t top = std::min<rlim_t>(rl.rlim_cur, kNrOpen);  // RLIM_INFINITY: fs.nr_open
+    if (top > rlim_t(2) * kHiddenFds)
+      hidden = K(fcntl)(fd, F_DUPFD_CLOEXEC, int(top - kHiddenFds));
+  }
+  if (hidden >= 0) {
+    K(close)(fd);
+    fd = hidden;
+  }
+  mark_hidden(fd, true);
+  return fd;
+}
+
+void close_hidden_fd(int fd) {
+  mark_hidden(fd, false);
   K(close)(fd);
-  return hidden;
 }
 
 // --- KernelNumberSpace ---
@@ -114,11 +168,16 @@ struct KernelFd {
 
 // Every event a watcher might want: the File's wait queue is woken with what happened and each
 // waiter filters by its own key, as with any ustack file.
-constexpr uint32_t kWatchEvents = EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLRDHUP | EPOLLET;
+// The kernel reports only what is asked for, so ask for every bit a caller may filter on
+// (POLLRDNORM alone is a valid interest).
+constexpr short kAllPollEvents = POLLIN | POLLPRI | POLLOUT | POLLRDNORM | POLLRDBAND |
+                                 POLLWRNORM | POLLWRBAND | POLLMSG | POLLRDHUP;
+constexpr uint32_t kWatchEvents = EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDNORM | EPOLLRDBAND |
+                                  EPOLLWRNORM | EPOLLWRBAND | EPOLLMSG | EPOLLRDHUP | EPOLLET;
 
 __poll_t kernel_poll_now(int fd) {
-  struct pollfd p = {fd, short(POLLIN | POLLOUT | POLLPRI | POLLRDHUP), 0};
-  if (K(poll)(&p, 1, 0) < 0) return POLLERR;
+  struct pollfd p = {fd, kAllPollEvents, 0};
+  if (raw_syscall(SYS_poll, &p, 1, 0) < 0) return POLLERR;
   return __poll_t(uint16_t(p.revents));
 }
 
@@ -209,13 +268,14 @@ File* KernelFds::fget(int fd) {
 
 File* KernelFds::fget_rcu(int fd) { return lookup_or_create(fd); }
 
-void KernelFds::forget(int fd) {
+void KernelFds::forget(int fd, File* expected) {
   if (unsigned(fd) >= kNrOpen || slots_[fd].load(std::memory_order_acquire) == nullptr) return;
   File* old;
   {
     std::lock_guard g(mu_);
-    old = slots_[fd].exchange(nullptr, std::memory_order_acq_rel);
-    if (old == nullptr) return;
+    old = slots_[fd].load(std::memory_order_relaxed);
+    if (old == nullptr || (expected != nullptr && old != expected)) return;
+    slots_[fd].store(nullptr, std::memory_order_release);
     K(epoll_ctl)(kep_.load(std::memory_order_relaxed), EPOLL_CTL_DEL, fd, nullptr);
   }
   fput(old);
@@ -226,7 +286,7 @@ void KernelFds::harvest() {
   if (kep < 0) return;
   struct epoll_event evs[kHarvestBatch];
   for (;;) {
-    const int n = K(epoll_wait)(kep, evs, kHarvestBatch, 0);
+    const int n = int(raw_syscall(SYS_epoll_wait, kep, evs, kHarvestBatch, 0));
     for (int i = 0; i < n; ++i) {
       const int fd = int(uint32_t(evs[i].data.u64));
       const uint32_t gen = uint32_t(evs[i].data.u64 >> 32);
@@ -245,8 +305,8 @@ void KernelFds::harvest() {
 }
 
 void KernelFds::reset_in_child() {
-  const int kep = kep_.exchange(-1, std::memory_order_relaxed);
-  if (kep >= 0) K(close)(kep);
+  kep_.store(-1, std::memory_order_relaxed);
+  close_hidden_fds_in_child();  // the hidden epoll and every thread's doorbell
 }
 
 // --- KernelWaiters ---
@@ -307,11 +367,12 @@ bool KernelWaiters::block(sched::Task* t, int64_t deadline_ns) {
     ts = ns_to_timespec(left);
     tsp = &ts;
   }
-  const int n = K(ppoll)(p, 2, tsp, nullptr);
+  const int n = int(raw_syscall(SYS_ppoll, p, 2, tsp, nullptr, 0));
   if (n > 0) {
     if (p[0].revents & POLLIN) {
       uint64_t v;
-      (void)!K(read)(r->efd, &v, sizeof v);  // empty it: the state word says what happened
+      // Empty it: the state word says what happened.
+      (void)!raw_syscall(SYS_read, r->efd, &v, sizeof v);
     }
     if (p[1].revents & POLLIN) g_kernel_fds.harvest();
   }
@@ -321,12 +382,12 @@ bool KernelWaiters::block(sched::Task* t, int64_t deadline_ns) {
 
 void KernelWaiters::ring(sched::Task* t) {
   const uint64_t one = 1;
-  (void)!K(write)(record_of(t)->efd, &one, sizeof one);
+  (void)!raw_syscall(SYS_write, record_of(t)->efd, &one, sizeof one);
 }
 
 void KernelWaiters::release(sched::Task* t) {
   Record* r = record_of(t);
-  if (r->efd >= 0) K(close)(r->efd);
+  if (r->efd >= 0) close_hidden_fd(r->efd);
   delete r;
   t->kwait_ = nullptr;
 }

@@ -37,9 +37,15 @@ inline constexpr unsigned kHiddenFds = 64;
 // Kernel readiness events taken from the hidden epoll per epoll_wait call.
 inline constexpr int kHarvestBatch = 64;
 
-// Moves a kernel fd of ours (close-on-exec) to the hidden range; returns the new number, or the
-// old one if the range is full (then documented as a limit).
+// Moves a kernel fd of ours (close-on-exec) to the hidden range and marks it as the library's;
+// returns the new number, or the old one if the range is full (a documented limit).
 int hide_fd(int fd);
+void close_hidden_fd(int fd);
+// Whether fd is one of the library's own kernel fds: the program's close and dup2 must not
+// take it (a "close every fd" loop would otherwise cut the doorbells and lose wake-ups).
+bool is_hidden_fd(int fd);
+// In a forked child: closes every hidden fd (the child is kernel-only).
+void close_hidden_fds_in_child();
 
 class KernelNumberSpace final : public FdNumberSpace {
  public:
@@ -58,7 +64,12 @@ class KernelFds final : public ForeignFds {
   void harvest() override;
   // The program closed kernel fd `fd` (or replaced it with dup2): its File goes, and with it
   // every epoll registration of it (eventpoll_release), as when Linux closes the last fd.
-  void forget(int fd);
+  // `expected`: only that File (the one seen before a close), not one made for a number the
+  // kernel already gave to another file; null: whatever is there.
+  void forget(int fd, File* expected = nullptr);
+  File* peek(int fd) const {
+    return unsigned(fd) < kNrOpen ? slots_[fd].load(std::memory_order_acquire) : nullptr;
+  }
   int hidden_epoll() const { return kep_.load(std::memory_order_acquire); }
   // After fork: the child is a kernel-only process and must not touch any of this.
   void reset_in_child();

@@ -326,17 +326,35 @@ namespace us = ustack;
 
 PL(int, close, (int fd)) {
   if (ours(fd)) return us::close(fd);
-  g_kernel_fds.forget(fd);  // a watched kernel fd: its registrations go, as in Linux
-  return K(close)(fd);
+  if (is_hidden_fd(fd)) {
+    // The library's own (a doorbell, the hidden epoll): not the program's to close.
+    errno = EBADF;
+    return -1;
+  }
+  // A watched kernel fd: its registrations go with it, as in Linux, even if close reports an
+  // error (EINTR, EIO: the fd is released by then too). Only the File seen before the close
+  // goes: after it, the number may already name another file.
+  ustack::File* watched = g_kernel_fds.peek(fd);
+  const int r = K(close)(fd);
+  if (watched != nullptr) g_kernel_fds.forget(fd, watched);
+  return r;
 }
 PL(int, __close, (int fd)) { return pl_close(fd); }
 
 PL(int, dup, (int fd)) { return ROUTE(fd, dup, fd); }
 
+// dup2 and dup3 across the two kinds. A watched kernel fd at newfd is forgotten only once
+// newfd has really been replaced: a failed call leaves it and its epoll items alone.
 PL(int, dup3, (int oldfd, int newfd, int flags)) {
+  if (is_hidden_fd(newfd)) {
+    errno = EBADF;  // the library's own fd (see close)
+    return -1;
+  }
   if (ours(oldfd)) {
-    if (!ours(newfd)) g_kernel_fds.forget(newfd);
-    return us::dup3(oldfd, newfd, flags);
+    const bool kernel_target = !ours(newfd);
+    const int r = us::dup3(oldfd, newfd, flags);
+    if (r >= 0 && kernel_target) g_kernel_fds.forget(newfd);
+    return r;
   }
   if (ours(newfd)) {
     // A kernel fd over a ustack one: Linux's checks first, then the ustack file goes while its
@@ -353,15 +371,17 @@ PL(int, dup3, (int oldfd, int newfd, int flags)) {
     g_fdt->close(unsigned(newfd), /*release_number=*/false);
     return K(dup3)(oldfd, newfd, flags);
   }
-  if (oldfd != newfd) g_kernel_fds.forget(newfd);
-  return K(dup3)(oldfd, newfd, flags);
+  const int r = K(dup3)(oldfd, newfd, flags);
+  if (r >= 0) g_kernel_fds.forget(newfd);
+  return r;
 }
 
 PL(int, dup2, (int oldfd, int newfd)) {
   if (oldfd == newfd) return ours(oldfd) ? us::dup2(oldfd, newfd) : K(dup2)(oldfd, newfd);
-  if (ours(oldfd) || ours(newfd)) return pl_dup3(oldfd, newfd, 0);
-  g_kernel_fds.forget(newfd);
-  return K(dup2)(oldfd, newfd);
+  if (ours(oldfd) || ours(newfd) || is_hidden_fd(newfd)) return pl_dup3(oldfd, newfd, 0);
+  const int r = K(dup2)(oldfd, newfd);
+  if (r >= 0) g_kernel_fds.forget(newfd);
+  return r;
 }
 PL(int, __dup2, (int oldfd, int newfd)) { return pl_dup2(oldfd, newfd); }
 

@@ -82,7 +82,12 @@ void trampoline(int sig, siginfo_t* info, void* uctx) {
   }
   // No futex wake is needed: this handler runs on the sleeper's own thread, and the kernel
   // either restarts its futex wait (which now fails at once: the word changed) or fails it
-  // with EINTR.
+  // with EINTR. A sleep in the kernel on the doorbell (KernelWait) has no such word check: a
+  // signal that lands after the task marked itself blocked but before its ppoll started must
+  // ring, or the ppoll would sleep through it. (An eventfd write is async-signal-safe.)
+  if ((state & TASK_INTERRUPTIBLE) && (state & kTaskBlocked) &&
+      t->kwait_mode_.load(std::memory_order_seq_cst))
+    g_kernel_wait->ring(t);
   errno = saved_errno;
 }
 

@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
@@ -26,6 +27,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -181,6 +183,67 @@ TEST_F(Preload, PollAndSelectMixBothKinds) {
   sender.join();
   EXPECT_TRUE(FD_ISSET(sv[1], &rs));
   EXPECT_FALSE(FD_ISSET(fifo.fd, &rs));
+  close(sv[0]);
+  close(sv[1]);
+}
+
+// The kernel reports only the bits asked for: POLLRDNORM alone on a kernel fd, in a ustack
+// poll, must still be reported and wake the poller.
+TEST_F(Preload, KernelFdWithOnlyRdnormInAMixedPoll) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  KernelFifo fifo;
+  struct pollfd p[2] = {{sv[0], POLLIN, 0}, {fifo.fd, POLLRDNORM, 0}};
+  std::thread writer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_EQ(write(fifo.fd, "n", 1), 1);
+  });
+  EXPECT_EQ(poll(p, 2, 10000), 1);
+  writer.join();
+  EXPECT_EQ(p[1].revents, POLLRDNORM);
+  close(sv[0]);
+  close(sv[1]);
+}
+
+// A "close every fd" loop (as daemons do) cannot take the library's own kernel fds (the hidden
+// epoll, the doorbells): close and dup2 onto them fail with EBADF, and mixed waiting still works.
+TEST_F(Preload, CloseEveryFdLoopLeavesTheLibrarysFdsAlone) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  KernelFifo fifo;
+  const int ep = epoll_create1(0);
+  struct epoll_event ev = {};
+  ev.events = EPOLLIN;
+  ev.data.fd = fifo.fd;
+  ASSERT_EQ(epoll_ctl(ep, EPOLL_CTL_ADD, fifo.fd, &ev), 0);
+  struct epoll_event out;
+  ASSERT_EQ(epoll_wait(ep, &out, 1, 20), 0);  // a kernel sleep: this thread has a doorbell now
+  // The library keeps its fds in the top 64 numbers below the soft limit (docs/preload.md);
+  // a loop over them stands for a loop over every fd (the rest belong to the test harness).
+  struct rlimit rl;
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
+  const int top = int(std::min<rlim_t>(rl.rlim_cur, 1 << 20));
+  int refused = 0;
+  for (int fd = top - 64; fd < top; ++fd) {
+    if (fcntl(fd, F_GETFD) < 0) continue;  // not open
+    EXPECT_EQ(close(fd), -1) << "fd " << fd << " should be the library's";
+    EXPECT_EQ(errno, EBADF);
+    EXPECT_EQ(dup2(sv[0], fd), -1);
+    EXPECT_EQ(errno, EBADF);
+    EXPECT_FALSE(is_ustack(fd));
+    ++refused;
+  }
+  EXPECT_GE(refused, 2);  // the hidden epoll and this thread's doorbell
+  std::atomic<int> got{-2};
+  std::thread waiter([&] {
+    struct epoll_event o = {};
+    got = epoll_wait(ep, &o, 1, 10000) == 1 ? o.data.fd : -1;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_EQ(write(fifo.fd, "w", 1), 1);
+  waiter.join();
+  EXPECT_EQ(got.load(), fifo.fd);
+  close(ep);
   close(sv[0]);
   close(sv[1]);
 }
