@@ -1,5 +1,8 @@
 # The two commands of the README: `make demo` and `make test`. Also `make bench`.
 JOBS ?= $(shell nproc)
+# Debian's interpreter, not a wrapper script: a shell wrapper (pyenv's shims) pipes between
+# processes, which ustack's pipes cannot cross (docs/preload.md, fork).
+PYTHON ?= /usr/bin/python3
 PRESETS_TEST ?= release asan tsan
 
 .PHONY: all deps demo test bench lint build-% test-% clean format
@@ -37,8 +40,8 @@ demo: build-release
 	@echo
 	@build/release/ustack-demo
 	@echo
-	@echo "=== ustack-run --stats -- python3 examples/preload_demo.py (an unmodified program)"
-	@build/release/ustack-run --stats -- python3 examples/preload_demo.py
+	@echo "=== ustack-run --stats -- $(PYTHON) examples/preload_demo.py (an unmodified program)"
+	@build/release/ustack-run --stats -- $(PYTHON) examples/preload_demo.py
 
 bench: build-release
 	@build/release/bench/ustack-bench $(BENCH_ARGS)
