@@ -13,7 +13,6 @@ SOCK_DGRAM socketpair, read/write pipe transports on os.pipe(), and the loop's s
 (call_soon_threadsafe, run_in_executor).
 """
 import asyncio
-import errno
 import hashlib
 import os
 import random
@@ -25,13 +24,7 @@ import sys
 import tempfile
 import threading
 
-
-def ename(e):
-    return errno.errorcode.get(e.errno, str(e.errno)) if e.errno is not None else "None"
-
-
-def section(title):
-    print(f"== {title}")
+from common import ename, section
 
 
 async def handle(reader, writer):

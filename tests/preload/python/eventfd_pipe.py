@@ -26,6 +26,9 @@ import sys
 import termios
 import threading
 
+import common
+from common import bits, ename, section
+
 F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 O_DIRECT = getattr(os, "O_DIRECT", 0o40000)
@@ -37,35 +40,12 @@ EP_BITS = [(n[5:], getattr(select, n)) for n in (
 names = {}
 
 
-def bits(mask, table):
-    out = [n for n, b in table if mask & b]
-    rest = mask & ~sum(b for _, b in table)
-    if rest:
-        out.append(hex(rest))
-    return "|".join(out) or "0"
-
-
 def ev(evs, table):
     return [f"{names.get(fd, fd)}:{bits(m, table)}" for fd, m in evs]
 
 
-def ename(e):
-    return errno.errorcode.get(e.errno, str(e.errno)) if e.errno is not None else "None"
-
-
 def show(label, fn):
-    try:
-        r = fn()
-    except OSError as e:
-        print(f"{label}: {type(e).__name__} {ename(e)}")
-    except (OverflowError, ValueError) as e:
-        print(f"{label}: {type(e).__name__}")
-    else:
-        print(f"{label}: {r!r}")
-
-
-def section(title):
-    print(f"== {title}")
+    common.show(label, fn, (OverflowError, ValueError))
 
 
 def flstr(fd):

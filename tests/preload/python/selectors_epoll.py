@@ -12,13 +12,15 @@ EPOLLRDHUP/EPOLLHUP, maxevents round robin, nested epoll and ELOOP, EEXIST/ENOEN
 a blocked epoll.poll/poll/select woken by another thread; select.poll (POLLNVAL, POLLHUP,
 POLLRDHUP) and select.select on the same sockets.
 """
-import errno
 import hashlib
 import select
 import selectors
 import socket
 import sys
 import threading
+
+import common
+from common import bits, ename, section
 
 EP_BITS = [(n[5:], getattr(select, n)) for n in (
     "EPOLLIN", "EPOLLPRI", "EPOLLOUT", "EPOLLERR", "EPOLLHUP", "EPOLLRDNORM", "EPOLLRDBAND",
@@ -31,31 +33,8 @@ SEL_BITS = [("READ", selectors.EVENT_READ), ("WRITE", selectors.EVENT_WRITE)]
 names = {}  # fd -> name, for printing
 
 
-def bits(mask, table):
-    out = [n for n, b in table if mask & b]
-    rest = mask & ~sum(b for _, b in table)
-    if rest:
-        out.append(hex(rest))
-    return "|".join(out) or "0"
-
-
-def ename(e):
-    return errno.errorcode.get(e.errno, str(e.errno)) if e.errno is not None else "None"
-
-
 def show(label, fn):
-    try:
-        r = fn()
-    except OSError as e:
-        print(f"{label}: {type(e).__name__} {ename(e)}")
-    except (KeyError, ValueError) as e:
-        print(f"{label}: {type(e).__name__}")
-    else:
-        print(f"{label}: {r!r}")
-
-
-def section(title):
-    print(f"== {title}")
+    common.show(label, fn, (KeyError, ValueError))
 
 
 def pair(name):

@@ -24,28 +24,10 @@ import sys
 import termios
 import threading
 
+from common import ename, section, show
+
 AF_UNIX = socket.AF_UNIX
 SOL_SOCKET = socket.SOL_SOCKET
-
-
-def ename(e):
-    return errno.errorcode.get(e.errno, str(e.errno)) if e.errno is not None else "None"
-
-
-def show(label, fn):
-    """Prints fn()'s result, or its exception with the errno name."""
-    try:
-        r = fn()
-    except TimeoutError as e:  # socket.timeout; errno is None when Python's own poll timed out
-        print(f"{label}: TimeoutError {ename(e)}")
-    except OSError as e:
-        print(f"{label}: {type(e).__name__} {ename(e)}")
-    else:
-        print(f"{label}: {r!r}")
-
-
-def section(title):
-    print(f"== {title}")
 
 
 def sockopt(s, name):
