@@ -16,6 +16,8 @@
 // may call try_to_wake_up() with a wait-queue head lock held. The light-file slots, in_call_
 // and the deferred-signal queue belong to the task's own thread and its signal handlers; the
 // only other reader is a task making an fd table shared, which reads in_light_ (acquire).
+// kwait_scope_ and kwait_ are the task's own (kwait_ is freed with the Task); kwait_mode_ is
+// stored by the task before it sets kTaskBlocked and read by wakers after they clear it.
 #pragma once
 
 #include <signal.h>
