@@ -181,11 +181,18 @@ __poll_t kernel_poll_now(int fd) {
   return __poll_t(uint16_t(p.revents));
 }
 
-// A kernel fd that the kernel's epoll accepts (sockets, pipes, eventfds, ttys...).
-class KernelFdOps final : public FileOps {
+// What both kinds of kernel fd File share: the name and the release of their KernelFd.
+class KernelFdOpsBase : public FileOps {
  public:
-  constexpr KernelFdOps() : FileOps(kPoll) {}
+  using FileOps::FileOps;
   const char* name() const override { return "kernel"; }
+  void release(File* file) const override { delete static_cast<KernelFd*>(file->private_data); }
+};
+
+// A kernel fd that the kernel's epoll accepts (sockets, pipes, eventfds, ttys...).
+class KernelFdOps final : public KernelFdOpsBase {
+ public:
+  constexpr KernelFdOps() : KernelFdOpsBase(kPoll) {}
   __poll_t poll(File* file, PollTable* pt) const override {
     auto* k = static_cast<KernelFd*>(file->private_data);
     if (!poll_does_not_wait(pt)) {
@@ -197,16 +204,13 @@ class KernelFdOps final : public FileOps {
     poll_wait(file, &k->wq, pt);
     return kernel_poll_now(k->fd);
   }
-  void release(File* file) const override { delete static_cast<KernelFd*>(file->private_data); }
 };
 
 // A kernel fd the kernel's epoll refuses (regular files, directories): always ready for poll
 // and select, EPERM for epoll_ctl, exactly as in Linux.
-class KernelFdNoPollOps final : public FileOps {
+class KernelFdNoPollOps final : public KernelFdOpsBase {
  public:
-  constexpr KernelFdNoPollOps() : FileOps(0) {}
-  const char* name() const override { return "kernel"; }
-  void release(File* file) const override { delete static_cast<KernelFd*>(file->private_data); }
+  constexpr KernelFdNoPollOps() : KernelFdOpsBase(0) {}
 };
 
 const KernelFdOps kKernelFdOps;

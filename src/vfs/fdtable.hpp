@@ -8,7 +8,10 @@
 // LOCKING: file_lock protects open_fds_, close_on_exec_, next_fd_ and every store to a slot.
 // Slots are read without it (fget); max_fds_ is written under it and read without it.
 // sole_user_ is set once by CAS; shared_ and shared_ready_ go false→true once (make_shared),
-// ordered against the sole user's in_light_ by membarrier() (see fdget).
+// ordered against the sole user's in_light_ by membarrier() (see fdget). ns_ is set once before
+// the table's first use; its calls are made without file_lock_ (reserve before taking it,
+// release after dropping it: fdtable.cc). g_foreign_fds is set once; g_foreign_active goes
+// false→true once.
 #pragma once
 
 #include <atomic>

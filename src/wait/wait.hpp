@@ -5,7 +5,8 @@
 // event, or 0 for "anything"); non-exclusive entries never consume the nr_exclusive budget,
 // and the walk stops once nr_exclusive exclusive entries have accepted the wake-up (F2–F4).
 //
-// LOCKING: WaitQueueHead::lock protects the list and every entry's link and flags. Wake
+// LOCKING: WaitQueueHead::lock protects the list, the head's key summary (wanted_) and every
+// queued entry's link, flags and key_mask. Wake
 // functions run with it held and must not sleep or take it again. Functions named __x or
 // x_locked expect the caller to hold it; waitqueue_active()/wq_has_sleeper() read the list's
 // head without it, as the kernel's do.

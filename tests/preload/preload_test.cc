@@ -34,6 +34,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <thread>
 
@@ -79,6 +80,20 @@ class Preload : public ::testing::Test {
   }
 };
 
+// Puts a thread to sleep in epoll_wait(ep), runs `wake` once it sleeps, and returns the fd of
+// the one event the sleeper got (-1: not exactly one within 10 s).
+int fd_that_woke_a_sleeper(int ep, const std::function<void()>& wake) {
+  std::atomic<int> got{-2};
+  std::thread waiter([&] {
+    struct epoll_event out[2] = {};
+    got = epoll_wait(ep, out, 2, 10000) == 1 ? out[0].data.fd : -1;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let it sleep
+  wake();
+  waiter.join();
+  return got.load();
+}
+
 // First in the file: the first kernel fd the process ever watches. A task already asleep in
 // epoll_wait on its futex must be moved to the kernel sleep, or the kernel fd never wakes it.
 TEST_F(Preload, WaiterAsleepBeforeTheFirstKernelFdIsWokenByIt) {
@@ -92,21 +107,15 @@ TEST_F(Preload, WaiterAsleepBeforeTheFirstKernelFdIsWokenByIt) {
   ev.data.fd = sv[1];
   ASSERT_EQ(epoll_ctl(ep, EPOLL_CTL_ADD, sv[1], &ev), 0);
 
-  std::atomic<int> got{-2};
-  std::thread waiter([&] {
-    struct epoll_event out = {};
-    const int n = epoll_wait(ep, &out, 1, 10000);
-    got = n == 1 ? out.data.fd : -1;
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let it sleep
   KernelFifo fifo;
   ASSERT_FALSE(is_ustack(fifo.fd));
-  ev.data.fd = fifo.fd;
-  ASSERT_EQ(epoll_ctl(ep, EPOLL_CTL_ADD, fifo.fd, &ev), 0);
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  ASSERT_EQ(write(fifo.fd, "k", 1), 1);
-  waiter.join();
-  EXPECT_EQ(got.load(), fifo.fd);
+  EXPECT_EQ(fd_that_woke_a_sleeper(ep, [&] {
+              ev.data.fd = fifo.fd;
+              ASSERT_EQ(epoll_ctl(ep, EPOLL_CTL_ADD, fifo.fd, &ev), 0);
+              std::this_thread::sleep_for(std::chrono::milliseconds(50));
+              ASSERT_EQ(write(fifo.fd, "k", 1), 1);
+            }),
+            fifo.fd);
   close(ep);
   close(sv[0]);
   close(sv[1]);
@@ -126,18 +135,10 @@ TEST_F(Preload, OneEpollWakesForAUstackSocketAndForAKernelFifo) {
 
   for (int round = 0; round < 20; ++round) {
     const bool kernel_side = round % 2 == 0;
-    std::atomic<int> got{-2};
-    std::thread waiter([&] {
-      struct epoll_event out[2] = {};
-      const int n = epoll_wait(ep, out, 2, 10000);
-      got = n == 1 ? out[0].data.fd : -100 - n;
-    });
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
     const int wfd = kernel_side ? fifo.fd : sv[0];
     const int rfd = kernel_side ? fifo.fd : sv[1];
-    ASSERT_EQ(write(wfd, "x", 1), 1);
-    waiter.join();
-    EXPECT_EQ(got.load(), rfd) << "round " << round;
+    EXPECT_EQ(fd_that_woke_a_sleeper(ep, [&] { ASSERT_EQ(write(wfd, "x", 1), 1); }), rfd)
+        << "round " << round;
     char c;
     ASSERT_EQ(read(rfd, &c, 1), 1);
   }
@@ -234,15 +235,7 @@ TEST_F(Preload, CloseEveryFdLoopLeavesTheLibrarysFdsAlone) {
     ++refused;
   }
   EXPECT_GE(refused, 2);  // the hidden epoll and this thread's doorbell
-  std::atomic<int> got{-2};
-  std::thread waiter([&] {
-    struct epoll_event o = {};
-    got = epoll_wait(ep, &o, 1, 10000) == 1 ? o.data.fd : -1;
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  ASSERT_EQ(write(fifo.fd, "w", 1), 1);
-  waiter.join();
-  EXPECT_EQ(got.load(), fifo.fd);
+  EXPECT_EQ(fd_that_woke_a_sleeper(ep, [&] { ASSERT_EQ(write(fifo.fd, "w", 1), 1); }), fifo.fd);
   close(ep);
   close(sv[0]);
   close(sv[1]);
