@@ -13,6 +13,7 @@
 #include "base/compiler.hpp"
 #include "sys/syscall.hpp"
 #include "vfs/host.hpp"
+#include "vfs/read_write.hpp"
 #include "vfs/vfs.hpp"
 
 namespace ustack {
@@ -241,6 +242,7 @@ namespace {
 int64_t epoll_ms_deadline(int timeout_ms) {
   // ep_timeout_to_timespec: any negative timeout waits forever (C43).
   if (timeout_ms < 0) return kNoDeadline;
+  if (timeout_ms == 0) return vfs::kDeadlineNoWait;  // the polling loop's case, without a clock
   int64_t deadline;
   set_timeout(timeout_ms / 1000, int64_t(timeout_ms % 1000) * 1000000, &deadline);
   return deadline;

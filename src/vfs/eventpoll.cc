@@ -282,7 +282,8 @@ void ep_remove_safe(EventPoll* ep, EpItem* epi) {
 // ep_start_scan / ep_done_scan: a harvest takes the ready list private and lets callbacks queue
 // on ovflist meanwhile; afterwards the order is [leftovers] [ovflist, FIFO] [re-queued LT]
 // (C47, C49), and another waiter is woken if anything is ready (the LT cascade, C52).
-void ep_start_scan(EventPoll* ep, ListHead* txlist) {
+// Inlined: each is a few instructions around a lock, and a call would double them.
+__attribute__((always_inline)) inline void ep_start_scan(EventPoll* ep, ListHead* txlist) {
   SpinGuard g(ep->lock);
   // list_splice_init(&ep->rdllist, txlist)
   if (!list_empty(&ep->rdllist)) {
@@ -297,28 +298,36 @@ void ep_start_scan(EventPoll* ep, ListHead* txlist) {
   ep->ovflist.store(nullptr, std::memory_order_release);
 }
 
-void ep_done_scan(EventPoll* ep, ListHead* txlist) {
-  SpinGuard g(ep->lock);
-  EpItem* nepi = ep->ovflist.load(std::memory_order_relaxed);
-  while (EpItem* epi = nepi) {
-    nepi = epi->next;
-    epi->next = kEpUnactivePtr;
-    // The chain is LIFO; adding each at the head restores arrival order.
-    if (!epi->linked()) list_add(&epi->rdllink, &ep->rdllist);
+__attribute__((always_inline)) inline void ep_done_scan(EventPoll* ep, ListHead* txlist) {
+  bool wake;
+  {
+    SpinGuard g(ep->lock);
+    EpItem* nepi = ep->ovflist.load(std::memory_order_relaxed);
+    while (EpItem* epi = nepi) {
+      nepi = epi->next;
+      epi->next = kEpUnactivePtr;
+      // The chain is LIFO; adding each at the head restores arrival order.
+      if (!epi->linked()) list_add(&epi->rdllink, &ep->rdllist);
+    }
+    ep->ovflist.store(kEpUnactivePtr, std::memory_order_release);
+    // list_splice(txlist, &ep->rdllist): the undelivered items go first.
+    if (!list_empty(txlist)) {
+      ListHead* first = txlist->nx();
+      ListHead* last = txlist->pv();
+      ListHead* at = ep->rdllist.nx();
+      first->prev.store(&ep->rdllist, std::memory_order_relaxed);
+      ep->rdllist.next.store(first, std::memory_order_relaxed);
+      last->next.store(at, std::memory_order_relaxed);
+      at->prev.store(last, std::memory_order_relaxed);
+      INIT_LIST_HEAD(txlist);
+    }
+    wake = !list_empty(&ep->rdllist) && ep->wq.active();
   }
-  ep->ovflist.store(kEpUnactivePtr, std::memory_order_release);
-  // list_splice(txlist, &ep->rdllist): the undelivered items go first.
-  if (!list_empty(txlist)) {
-    ListHead* first = txlist->nx();
-    ListHead* last = txlist->pv();
-    ListHead* at = ep->rdllist.nx();
-    first->prev.store(&ep->rdllist, std::memory_order_relaxed);
-    ep->rdllist.next.store(first, std::memory_order_relaxed);
-    last->next.store(at, std::memory_order_relaxed);
-    at->prev.store(last, std::memory_order_relaxed);
-    INIT_LIST_HEAD(txlist);
-  }
-  if (!list_empty(&ep->rdllist) && ep->wq.active()) wake_up(&ep->wq);
+  // After the lock (the kernel wakes under it), so that the futex wake of the woken task is
+  // not made while its first step, ep_send_events, would spin on the lock. A task that queues
+  // itself meanwhile is still found by wake_up; one that harvests meanwhile makes this
+  // wake-up spurious, which ep_poll tolerates: it looks again and sleeps.
+  if (wake) wake_up(&ep->wq);
 }
 
 // __ep_eventpoll_poll: an epoll fd is readable iff one of its ready items really is (items
@@ -486,16 +495,17 @@ long ep_insert(EventPoll* ep, const struct epoll_event* event, File* tfile, int 
   EpQueue epq{{ep_ptable_queue_proc, ~0u}, epi};
   const __poll_t revents = ep_item_poll(epi, &epq.pt, 1);
 
-  bool pwake = false;
+  bool wake = false, pwake = false;
   {
     SpinGuard g(ep->lock);
     // Ready already: queue it now, so that even an edge-triggered item reports once (C26).
     if (revents && !epi->linked()) {
       list_add_tail(&epi->rdllink, &ep->rdllist);
-      if (ep->wq.active()) wake_up(&ep->wq);
+      wake = ep->wq.active();
       pwake = ep->poll_wait.active();
     }
   }
+  if (wake) wake_up(&ep->wq);  // after the lock, as in ep_done_scan
   if (pwake) ep_poll_safewake(ep);
   return 0;
 }
@@ -516,15 +526,16 @@ long ep_modify(EventPoll* ep, EpItem* epi, const struct epoll_event* event) {
   }
   PollTable pt{nullptr, ~0u};
   if (ep_item_poll(epi, &pt, 1)) {
-    bool pwake = false;
+    bool wake = false, pwake = false;
     {
       SpinGuard g(ep->lock);
       if (!epi->linked()) {
         list_add_tail(&epi->rdllink, &ep->rdllist);
-        if (ep->wq.active()) wake_up(&ep->wq);
+        wake = ep->wq.active();
         pwake = ep->poll_wait.active();
       }
     }
+    if (wake) wake_up(&ep->wq);  // after the lock, as in ep_done_scan
     if (pwake) ep_poll_safewake(ep);
   }
   return 0;

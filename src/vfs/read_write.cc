@@ -1,18 +1,16 @@
-// read, write, readv, writev (fs/read_write.c).
+// readv, writev (fs/read_write.c); read and write are inline in read_write.hpp.
 #include <cerrno>
 #include <cstdint>
 
 #include "base/limits.hpp"
 #include "vfs/host.hpp"
+#include "vfs/read_write.hpp"
 #include "vfs/uaccess.hpp"
 #include "vfs/vfs.hpp"
 
 namespace ustack::vfs {
 
 namespace {
-
-bool can_read(File* f) { return f->f_op->has_read() || f->f_op->has_read_iter(); }
-bool can_write(File* f) { return f->f_op->has_write() || f->f_op->has_write_iter(); }
 
 // do_loop_readv_writev: files with only ->read/->write get one call per segment, walked as
 // iov_iter_advance walks them. The first call gets the first segment as it is, even if it is
@@ -65,34 +63,6 @@ long import_iovec(const struct iovec* vec, unsigned long vlen, struct iovec* out
   }
   *total = tot;
   return 0;
-}
-
-ssize_t ksys_read(int fd, void* buf, size_t count) {
-  FdRef f(fd);
-  if (!f) return -EBADF;
-  if (!(f->f_mode & FMODE_READ)) return -EBADF;
-  if (!can_read(f.get())) return -EINVAL;
-  if (!access_ok(buf, count)) return -EFAULT;
-  if (ssize_t(count) < 0) return -EINVAL;  // rw_verify_area
-  if (count > kMaxRwCount) count = kMaxRwCount;
-  if (f->f_op->has_read()) return f->f_op->read(f.get(), buf, count);
-  struct iovec iov = {buf, count};
-  IovIter it(&iov, 1, count);
-  return f->f_op->read_iter(f.get(), it);
-}
-
-ssize_t ksys_write(int fd, const void* buf, size_t count) {
-  FdRef f(fd);
-  if (!f) return -EBADF;
-  if (!(f->f_mode & FMODE_WRITE)) return -EBADF;
-  if (!can_write(f.get())) return -EINVAL;
-  if (!access_ok(buf, count)) return -EFAULT;
-  if (ssize_t(count) < 0) return -EINVAL;  // rw_verify_area
-  if (count > kMaxRwCount) count = kMaxRwCount;
-  if (f->f_op->has_write()) return f->f_op->write(f.get(), buf, count);
-  struct iovec iov = {const_cast<void*>(buf), count};
-  IovIter it(&iov, 1, count);
-  return f->f_op->write_iter(f.get(), it);
 }
 
 ssize_t do_readv(int fd, const struct iovec* vec, unsigned long vlen) {

@@ -21,9 +21,7 @@ long ksys_dup3(int oldfd, int newfd, int flags);
 // fs/fcntl.c, fs/ioctl.c
 long do_fcntl(int fd, int cmd, unsigned long arg);
 long ksys_ioctl(int fd, unsigned long cmd, unsigned long arg);
-// fs/read_write.c
-ssize_t ksys_read(int fd, void* buf, size_t count);
-ssize_t ksys_write(int fd, const void* buf, size_t count);
+// fs/read_write.c (ksys_read and ksys_write: read_write.hpp)
 ssize_t do_readv(int fd, const struct iovec* vec, unsigned long vlen);
 // import_iovec: UIO_MAXIOV (EINVAL), the array's address (EFAULT), negative lengths (EINVAL),
 // each length clamped so that the total stays within MAX_RW_COUNT. Fills `out` (room for

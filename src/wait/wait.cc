@@ -9,6 +9,17 @@
 
 namespace ustack {
 
+namespace {
+
+// How deep the calling thread is in wake functions (__wake_up_common's calls). A wake-up made
+// from inside one (ep_poll_callback waking epoll_wait sleepers, the AF_UNIX peer_wake relay)
+// runs under the outer queue's lock, so its futex wakes wait in the wake_q for the outermost
+// wake-up, or the end of the call, as the kernel's wake_q does. Only this thread reads or
+// writes it.
+__thread unsigned tls_wake_depth __attribute__((tls_model("initial-exec"))) = 0;
+
+}  // namespace
+
 void WaitQueueHead::__add(WaitQueueEntry* e) {
   USTACK_ASSERT(!e->linked());
   // Priority entries stay first; everything else goes in front of the rest (F1).
@@ -39,6 +50,7 @@ int WaitQueueHead::__wake_up_common(unsigned mode, int nr_exclusive, int wake_fl
   }
   // No entry acts on this key: each would return 0 (wanted_ covers every key_mask).
   if (key != nullptr && !(key_to_poll(key) & wanted_)) return nr_exclusive;
+  ++tls_wake_depth;
   ListHead* l = head_.nx();
   while (l != &head_) {
     // The entry may unlink itself (autoremove): step past it first.
@@ -50,6 +62,7 @@ int WaitQueueHead::__wake_up_common(unsigned mode, int nr_exclusive, int wake_fl
     if (ret && (flags & WQ_FLAG_EXCLUSIVE) && !--nr_exclusive) break;
     l = next;
   }
+  --tls_wake_depth;
   return nr_exclusive;
 }
 
@@ -153,9 +166,11 @@ void __wake_up(WaitQueueHead* wq, unsigned mode, int nr_exclusive, void* key) {
     SpinGuard g(wq->lock);
     wq->__wake_up_common(mode, nr_exclusive, 0, key);
   }
-  // The futex wakes, once no spinlock is held any more (a wake-up nested in another wake
-  // function, like ep_poll_callback's, leaves them to the outermost one).
-  if (tls_spin_depth == 0) sched::wake_q_flush();
+  // The futex wakes, now that the queue's lock is dropped; a wake-up nested in a wake function
+  // (ep_poll_callback's) leaves them to the outermost one. A caller that holds some other
+  // spinlock around a wake-up flushes under it: correct, only slower for the woken task, so
+  // ustack's callers wake after unlocking where the kernel's order allows it.
+  if (tls_wake_depth == 0) sched::wake_q_flush();
 }
 
 void __wake_up_sync_key(WaitQueueHead* wq, unsigned mode, void* key) {
@@ -164,7 +179,7 @@ void __wake_up_sync_key(WaitQueueHead* wq, unsigned mode, void* key) {
     // WF_SYNC only with nr_exclusive == 1 (F8); it is a hint with no user-space effect.
     wq->__wake_up_common(mode, 1, sched::WF_SYNC, key);
   }
-  if (tls_spin_depth == 0) sched::wake_q_flush();
+  if (tls_wake_depth == 0) sched::wake_q_flush();
 }
 
 }  // namespace ustack
