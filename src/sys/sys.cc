@@ -18,6 +18,21 @@
 
 namespace ustack {
 
+namespace sys {
+
+long syscall_exit_slow(sched::Task* t, long r) {
+  const bool restart = r <= -sched::ERESTARTSYS && sched::signal_restart(&r);
+  if (t->dq_head_.load(std::memory_order_relaxed) != t->dq_tail_.load(std::memory_order_relaxed) &&
+      t->in_call_.load(std::memory_order_relaxed) == 0)
+    sched::run_deferred_signals(t);
+  if (restart) return kSyscallRestart;
+  if (r >= 0) return r;
+  errno = int(-r);
+  return -1;
+}
+
+}  // namespace sys
+
 using sys::syscall;
 
 int close(int fd) {

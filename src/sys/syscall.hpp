@@ -10,6 +10,15 @@
 
 namespace ustack::sys {
 
+// What syscall_exit_slow returns to ask for the call to run again.
+inline constexpr long kSyscallRestart = -(long(1) << 40);
+
+// The uncommon ending of a call (a negative result, or a signal queued while it ran): the
+// kernel's signal return path decides restart or EINTR and runs the deferred handlers, then
+// errno is set. Returns the call's final result (-1 with errno set), or kSyscallRestart.
+// Out of line and not a template, so that the common ending costs two compares.
+long syscall_exit_slow(sched::Task* t, long r);
+
 // Runs `call` as one system call: clears the per-call signal state, restarts the call while a
 // handler asked for a restart (SA_RESTART with -ERESTARTSYS), and returns the result with
 // errno set for a negative one.
@@ -26,16 +35,12 @@ inline R syscall(F&& call) {
     sched::wake_q_flush();
     std::atomic_signal_fence(std::memory_order_seq_cst);
     t->in_call_.store(t->in_call_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-    // The kernel's signal return path: decide restart or EINTR, run the handlers, then act.
-    bool restart = r <= -sched::ERESTARTSYS && sched::signal_restart(&r);
-    if (USTACK_UNLIKELY(t->dq_head_.load(std::memory_order_relaxed) !=
-                        t->dq_tail_.load(std::memory_order_relaxed)) &&
-        t->in_call_.load(std::memory_order_relaxed) == 0)
-      sched::run_deferred_signals(t);
-    if (restart) continue;
-    if (USTACK_LIKELY(r >= 0)) return R(r);
-    errno = int(-r);
-    return R(-1);
+    if (USTACK_LIKELY(r >= 0) &&
+        USTACK_LIKELY(t->dq_head_.load(std::memory_order_relaxed) ==
+                      t->dq_tail_.load(std::memory_order_relaxed)))
+      return R(r);
+    r = syscall_exit_slow(t, r);
+    if (r != kSyscallRestart) return R(r);
   }
 }
 
