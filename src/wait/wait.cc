@@ -43,13 +43,11 @@ void WaitQueueHead::__remove(WaitQueueEntry* e) {
   if (list_empty(&head_)) wanted_ = 0;
 }
 
-int WaitQueueHead::__wake_up_common(unsigned mode, int nr_exclusive, int wake_flags, void* key) {
+int WaitQueueHead::__wake_up_walk(unsigned mode, int nr_exclusive, int wake_flags, void* key) {
   if (list_empty(&head_)) {
     wanted_ = 0;  // entries that unlinked themselves (autoremove) leave it stale
     return nr_exclusive;
   }
-  // No entry acts on this key: each would return 0 (wanted_ covers every key_mask).
-  if (key != nullptr && !(key_to_poll(key) & wanted_)) return nr_exclusive;
   ++tls_wake_depth;
   ListHead* l = head_.nx();
   while (l != &head_) {

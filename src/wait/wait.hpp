@@ -67,8 +67,14 @@ class WaitQueueHead {
   // __add_wait_queue_entry_tail.
   void __add_tail(WaitQueueEntry* e);
   void __remove(WaitQueueEntry* e);
-  // __wake_up_common (F2).
-  int __wake_up_common(unsigned mode, int nr_exclusive, int wake_flags, void* key);
+  // __wake_up_common (F2). A keyed wake-up that no entry wants is decided here, inline: an
+  // eventfd read's POLLOUT wake-up past an epoll that waits for EPOLLIN costs no call.
+  int __wake_up_common(unsigned mode, int nr_exclusive, int wake_flags, void* key) {
+    if (key != nullptr && !(key_to_poll(key) & wanted_)) return nr_exclusive;
+    return __wake_up_walk(mode, nr_exclusive, wake_flags, key);
+  }
+  // The walk itself.
+  int __wake_up_walk(unsigned mode, int nr_exclusive, int wake_flags, void* key);
   // An entry's key_mask grew (epoll_ctl MOD): the head's summary must cover it.
   void widen_keys(__poll_t mask) { wanted_ |= mask; }
 
