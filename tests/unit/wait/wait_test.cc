@@ -311,5 +311,52 @@ TEST(WaitQueue, KeyedWakeupsSkipAQueueThatWantsNoneOfTheKey) {
   remove_all(wq, {&any});
 }
 
+// The wake_q (sched/task.hpp): a futex wake owed by a wake-up made inside a wake function (as
+// ep_poll_callback wakes epoll_wait sleepers) waits until the outermost wake-up has dropped its
+// queue's lock, and that one issues it. Fails if nested wake-ups flush under the outer lock
+// (owed_inside 0) or if nobody flushes afterwards.
+struct Nest {
+  WaitQueueEntry wq;
+  WaitQueueHead* inner = nullptr;
+  long owed_inside = -1;
+  static long owed() { return long(sched::tls_wake_q_len) - long(sched::tls_wake_q_base); }
+  static int func(WaitQueueEntry* e, unsigned, int, void*) {
+    Nest* n = USTACK_CONTAINER_OF(e, Nest, wq);
+    wake_up(n->inner);
+    n->owed_inside = owed();
+    return 1;
+  }
+};
+
+TEST(WaitQueue, NestedWakeUpsLeaveTheirFutexWakesToTheOutermost) {
+  WaitQueueHead outer, inner;
+  std::atomic<sched::Task*> sleeper{nullptr};
+  std::atomic<int> woken{-1};
+  std::thread b([&] {
+    WaitQueueEntry e;
+    init_wait_entry(&e, 0);
+    prepare_to_wait(&inner, &e, sched::TASK_UNINTERRUPTIBLE);
+    sleeper = sched::current();
+    woken = sched::schedule_timeout(sched::now_ns() + 10'000'000'000) ? 1 : 0;
+    finish_wait(&inner, &e);
+  });
+  // Until it is blocked in the scheduler, past its spin: only then does waking it owe a futex
+  // wake.
+  while (sleeper.load() == nullptr ||
+         !(sleeper.load()->state_.load() & sched::kTaskBlocked))
+    std::this_thread::yield();
+  Nest n;
+  init_waitqueue_func_entry(&n.wq, Nest::func);
+  n.inner = &inner;
+  add_wait_queue(&outer, &n.wq);
+  wake_up(&outer);
+  EXPECT_EQ(n.owed_inside, 1);   // the sleeper's futex wake, owed while outer's lock was held
+  EXPECT_EQ(Nest::owed(), 0);    // issued by the outermost wake-up
+  sched::wake_q_flush();         // (so that a failure above cannot leave the sleeper asleep)
+  b.join();
+  EXPECT_EQ(woken.load(), 1);
+  remove_wait_queue(&outer, &n.wq);
+}
+
 }  // namespace
 }  // namespace ustack
