@@ -18,6 +18,16 @@ namespace {
 // writes it.
 __thread unsigned tls_wake_depth __attribute__((tls_model("initial-exec"))) = 0;
 
+// The nesting of one walk, undone however the walk ends: a wake function that throws (the
+// simulation's trace can run out of memory) must not leave every later wake-up of this thread
+// deferring its futex wakes.
+struct WakeDepthScope {
+  WakeDepthScope() { ++tls_wake_depth; }
+  ~WakeDepthScope() { --tls_wake_depth; }
+  WakeDepthScope(const WakeDepthScope&) = delete;
+  WakeDepthScope& operator=(const WakeDepthScope&) = delete;
+};
+
 }  // namespace
 
 void WaitQueueHead::__add(WaitQueueEntry* e) {
@@ -48,7 +58,7 @@ int WaitQueueHead::__wake_up_walk(unsigned mode, int nr_exclusive, int wake_flag
     wanted_ = 0;  // entries that unlinked themselves (autoremove) leave it stale
     return nr_exclusive;
   }
-  ++tls_wake_depth;
+  WakeDepthScope nested;
   ListHead* l = head_.nx();
   while (l != &head_) {
     // The entry may unlink itself (autoremove): step past it first.
@@ -60,7 +70,6 @@ int WaitQueueHead::__wake_up_walk(unsigned mode, int nr_exclusive, int wake_flag
     if (ret && (flags & WQ_FLAG_EXCLUSIVE) && !--nr_exclusive) break;
     l = next;
   }
-  --tls_wake_depth;
   return nr_exclusive;
 }
 

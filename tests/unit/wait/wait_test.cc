@@ -328,7 +328,10 @@ struct Nest {
   }
 };
 
-TEST(WaitQueue, NestedWakeUpsLeaveTheirFutexWakesToTheOutermost) {
+// One sleeper on `inner`, blocked in the scheduler; `outer_wake` wakes `outer`, whose one entry
+// wakes `inner` from inside its wake function.
+template <class OuterWake>
+void nested_wake_case(OuterWake outer_wake) {
   WaitQueueHead outer, inner;
   std::atomic<sched::Task*> sleeper{nullptr};
   std::atomic<int> woken{-1};
@@ -337,25 +340,34 @@ TEST(WaitQueue, NestedWakeUpsLeaveTheirFutexWakesToTheOutermost) {
     init_wait_entry(&e, 0);
     prepare_to_wait(&inner, &e, sched::TASK_UNINTERRUPTIBLE);
     sleeper = sched::current();
-    woken = sched::schedule_timeout(sched::now_ns() + 10'000'000'000) ? 1 : 0;
+    woken = sched::schedule_timeout(kNoDeadline) ? 1 : 0;
     finish_wait(&inner, &e);
   });
   // Until it is blocked in the scheduler, past its spin: only then does waking it owe a futex
-  // wake.
-  while (sleeper.load() == nullptr ||
-         !(sleeper.load()->state_.load() & sched::kTaskBlocked))
+  // wake. Bounded, so that a failure cannot hang the suite.
+  const int64_t give_up = sched::now_ns() + 10'000'000'000;
+  while ((sleeper.load() == nullptr || !(sleeper.load()->state_.load() & sched::kTaskBlocked)) &&
+         sched::now_ns() < give_up)
     std::this_thread::yield();
+  ASSERT_NE(sleeper.load(), nullptr);
+  EXPECT_TRUE(sleeper.load()->state_.load() & sched::kTaskBlocked);
   Nest n;
   init_waitqueue_func_entry(&n.wq, Nest::func);
   n.inner = &inner;
   add_wait_queue(&outer, &n.wq);
-  wake_up(&outer);
-  EXPECT_EQ(n.owed_inside, 1);   // the sleeper's futex wake, owed while outer's lock was held
-  EXPECT_EQ(Nest::owed(), 0);    // issued by the outermost wake-up
-  sched::wake_q_flush();         // (so that a failure above cannot leave the sleeper asleep)
+  outer_wake(&outer);
+  EXPECT_EQ(n.owed_inside, 1);  // the sleeper's futex wake, owed while outer's lock was held
+  EXPECT_EQ(Nest::owed(), 0);   // issued by the outermost wake-up
+  sched::wake_q_flush();        // (so that a failure above cannot leave the sleeper asleep)
   b.join();
   EXPECT_EQ(woken.load(), 1);
   remove_wait_queue(&outer, &n.wq);
+}
+
+TEST(WaitQueue, NestedWakeUpsLeaveTheirFutexWakesToTheOutermost) {
+  nested_wake_case([](WaitQueueHead* wq) { wake_up(wq); });
+  // The synchronous kind (sock_def_readable's, ep_poll_callback's with WF_SYNC).
+  nested_wake_case([](WaitQueueHead* wq) { wake_up_interruptible_sync_poll(wq, POLLIN); });
 }
 
 }  // namespace
