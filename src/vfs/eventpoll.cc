@@ -18,7 +18,9 @@
 // 5) EventPoll::lock  the ready list (rdllist, rdllink), the overflow list (ovflist, next);
 //                     while a harvest runs (ovflist active, mtx held) the harvester alone
 //                     touches rdllist and the items it took, without `lock`
-// 6) EventPoll::wq.lock, poll_wait.lock: woken under `lock` (wq) or after it (poll_wait)
+// 6) EventPoll::wq.lock, poll_wait.lock: wq is woken under `lock` by ep_poll_callback (as a
+//                     nested wake-up, its futex wakes wait for the outermost) and after it
+//                     everywhere else; poll_wait always after it
 // EpItem::events is an atomic: ep_poll_callback reads it under `lock` while ep_modify writes
 // it under `mtx` (the kernel pairs the same accesses with a barrier).
 #include <sys/epoll.h>
