@@ -52,6 +52,16 @@ FdKind fd_kind() {
 }
 bool is_ustack(int fd) { return fd_kind()(fd) == 1; }
 
+// Runs `f` on a thread of its own after 50 ms, long enough for the caller to be asleep in the
+// wait it starts meanwhile.
+template <class F>
+std::thread after_a_pause(F f) {
+  return std::thread([f] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    f();
+  });
+}
+
 // A kernel fd with pipe semantics that the library does not make: a FIFO opened read-write.
 class KernelFifo {
  public:
@@ -156,27 +166,18 @@ TEST_F(Preload, PollAndSelectMixBothKinds) {
   KernelFifo fifo;
   struct pollfd p[2] = {{sv[1], POLLIN, 0}, {fifo.fd, POLLIN, 0}};
   EXPECT_EQ(poll(p, 2, 0), 0);
-  std::thread writer([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    EXPECT_EQ(write(fifo.fd, "f", 1), 1);
-  });
+  std::thread writer = after_a_pause([&] { EXPECT_EQ(write(fifo.fd, "f", 1), 1); });
   EXPECT_EQ(poll(p, 2, 10000), 1);
   writer.join();
   EXPECT_EQ(p[0].revents, 0);
   EXPECT_EQ(p[1].revents, POLLIN);
 
-  fd_set rs;
-  FD_ZERO(&rs);
-  FD_SET(sv[1], &rs);
-  FD_SET(fifo.fd, &rs);
-  const int nfds = std::max(sv[1], fifo.fd) + 1;
-  struct timeval tv = {10, 0};
-  std::thread sender([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    EXPECT_EQ(send(sv[0], "s", 1, 0), 1);
-  });
   char c;
   ASSERT_EQ(read(fifo.fd, &c, 1), 1);  // the FIFO is empty again: only the socket can wake us
+  const int nfds = std::max(sv[1], fifo.fd) + 1;
+  struct timeval tv = {10, 0};
+  std::thread sender = after_a_pause([&] { EXPECT_EQ(send(sv[0], "s", 1, 0), 1); });
+  fd_set rs;
   FD_ZERO(&rs);
   FD_SET(sv[1], &rs);
   FD_SET(fifo.fd, &rs);
@@ -195,10 +196,7 @@ TEST_F(Preload, KernelFdWithOnlyRdnormInAMixedPoll) {
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
   KernelFifo fifo;
   struct pollfd p[2] = {{sv[0], POLLIN, 0}, {fifo.fd, POLLRDNORM, 0}};
-  std::thread writer([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    EXPECT_EQ(write(fifo.fd, "n", 1), 1);
-  });
+  std::thread writer = after_a_pause([&] { EXPECT_EQ(write(fifo.fd, "n", 1), 1); });
   EXPECT_EQ(poll(p, 2, 10000), 1);
   writer.join();
   EXPECT_EQ(p[1].revents, POLLRDNORM);

@@ -363,6 +363,13 @@ def pipe_threads():
         finally:
             os.close(w)
 
+    def collected(t, r, got):
+        # The writer is done and the read end closed: what arrived, and its summary line.
+        t.join()
+        os.close(r)
+        data = b"".join(got)
+        return data, (len(data), hashlib.sha256(data).hexdigest()[:16], "same", data == expect)
+
     # 1: blocking writer; reader waits in select.select.
     r, w = os.pipe()
     t = threading.Thread(target=writer, args=(w, False))
@@ -377,11 +384,8 @@ def pipe_threads():
         if not d:
             break
         got.append(d)
-    t.join()
-    os.close(r)
-    data = b"".join(got)
-    print("select reader:", len(data), hashlib.sha256(data).hexdigest()[:16], "same", data == expect,
-          "lines", data.count(b"\n"))
+    data, summary = collected(t, r, got)
+    print("select reader:", *summary, "lines", data.count(b"\n"))
 
     # 2: non-blocking writer waiting for POLLOUT in select; small pipe; reader in poll.
     r, w = os.pipe2(os.O_NONBLOCK)
@@ -402,11 +406,7 @@ def pipe_threads():
         if not d:
             break
         got.append(d)
-    t.join()
-    os.close(r)
-    data = b"".join(got)
-    print("poll reader, 4096-byte pipe:", len(data), hashlib.sha256(data).hexdigest()[:16],
-          "same", data == expect)
+    print("poll reader, 4096-byte pipe:", *collected(t, r, got)[1])
 
     # 3: reader in epoll, edge-triggered, reading until EAGAIN each time.
     r, w = os.pipe2(os.O_NONBLOCK)
@@ -429,11 +429,8 @@ def pipe_threads():
                 eof = True
                 break
             got.append(d)
-    t.join()
+    print("epoll ET reader:", *collected(t, r, got)[1])
     ep.close()
-    os.close(r)
-    data = b"".join(got)
-    print("epoll ET reader:", len(data), hashlib.sha256(data).hexdigest()[:16], "same", data == expect)
 
 
 def main():
